@@ -1,0 +1,263 @@
+//! Built-in specs: `dev` (one validator, deterministic well-known keys) and `local`
+//! (N validators with fresh keys, for a testnet on this machine).
+
+use std::path::{Path, PathBuf};
+
+use v2v_abi::genesis::{GenesisClient, GenesisMarket, GenesisMeetingPoint};
+use v2v_crypto::{BlsKeypair, KeyFile, Keypair, ValidatorKeyFile, to_hex};
+
+use crate::{
+    ChainSpec, ConsensusParams, ContractSpec, EngineKind, ExecutionParams, GenesisSpec, MARKET_WASM,
+    SpecError, ValidatorSpec,
+};
+
+/// A well-known dev account: its name, key and opening balance in µcr.
+#[derive(Debug, Clone)]
+pub struct DevAccount {
+    pub name: String,
+    pub key: Keypair,
+    pub balance: u64,
+}
+
+/// 1 credit in µcr.
+const CREDIT: u64 = 1_000_000;
+
+fn contract() -> ContractSpec {
+    ContractSpec {
+        version: 1,
+        code_hash: format!("0x{}", hex::encode(blake3::hash(MARKET_WASM).as_bytes())),
+        wasm: format!("0x{}", hex::encode(MARKET_WASM)),
+    }
+}
+
+fn consensus(engine: EngineKind) -> ConsensusParams {
+    ConsensusParams {
+        engine,
+        block_interval_ms: 100,
+        empty_block_interval_ms: 5_000,
+        max_block_txs: 10_000,
+        max_block_bytes: 16 * 1024 * 1024,
+        max_tx_bytes: 64 * 1024,
+        round_timeout_ms: 2_000,
+        view_change_timeout_ms: 4_000,
+    }
+}
+
+fn execution() -> ExecutionParams {
+    ExecutionParams {
+        fuel_per_tx: 20_000_000,
+        memory_limit_bytes: 64 * 1024 * 1024,
+    }
+}
+
+/// A 3 x 3 grid of meeting points, 2 km apart.
+fn meeting_points() -> Vec<GenesisMeetingPoint> {
+    (0..9)
+        .map(|i| GenesisMeetingPoint {
+            id: i + 1,
+            x: i64::from(i % 3) * 2_000,
+            y: i64::from(i / 3) * 2_000,
+        })
+        .collect()
+}
+
+fn market(clients: &[DevAccount]) -> GenesisMarket {
+    GenesisMarket {
+        fee_rate: 10,
+        treasury: "treasury".into(),
+        operators: vec![],
+        meeting_points: meeting_points(),
+        clients: clients
+            .iter()
+            .map(|c| GenesisClient {
+                id: c.name.clone(),
+                public_key: c.key.public().to_hex(),
+                balance: c.balance,
+            })
+            .collect(),
+    }
+}
+
+fn validator_spec(name: &str, ed: &Keypair, bls: &BlsKeypair, port: u16) -> ValidatorSpec {
+    ValidatorSpec {
+        name: name.into(),
+        ed25519: ed.public(),
+        bls: to_hex(&bls.public().0),
+        bls_pop: to_hex(&bls.proof_of_possession().0),
+        address: format!("/ip4/127.0.0.1/tcp/{port}"),
+    }
+}
+
+/// The dev validator's keys: derived from fixed names, so every dev chain is the same chain.
+pub fn dev_validator_keys() -> (Keypair, BlsKeypair) {
+    let ed = Keypair::from_name("validator/dev");
+    let ikm = blake3::hash(b"v2v dev key: validator/dev/bls");
+    let bls = BlsKeypair::from_ikm(ikm.as_bytes())
+        .unwrap_or_else(|_| unreachable!("32-byte IKM is accepted"));
+    (ed, bls)
+}
+
+/// The `dev` preset: one validator, the `solo` engine, an operator and three funded clients,
+/// all with well-known keys (never use them for anything real). Returns the spec, the
+/// operator key and the client accounts.
+pub fn dev() -> (ChainSpec, DevAccount, Vec<DevAccount>) {
+    let (ed, bls) = dev_validator_keys();
+    let operator = DevAccount {
+        name: "operator".into(),
+        key: Keypair::from_name("operator"),
+        balance: 0,
+    };
+    let clients: Vec<DevAccount> = ["alice", "bob", "charlie"]
+        .iter()
+        .map(|n| DevAccount {
+            name: (*n).into(),
+            key: Keypair::from_name(n),
+            balance: 1_000 * CREDIT,
+        })
+        .collect();
+    let spec = ChainSpec {
+        name: "V2V Development".into(),
+        id: "v2v-dev".into(),
+        consensus: consensus(EngineKind::Solo),
+        execution: execution(),
+        validators: vec![validator_spec("dev", &ed, &bls, 30333)],
+        operators: vec![operator.key.public()],
+        genesis: GenesisSpec {
+            timestamp: 0,
+            market: market(&clients),
+        },
+        contract: contract(),
+    };
+    (spec, operator, clients)
+}
+
+/// Where `local` wrote each key.
+#[derive(Debug, Clone)]
+pub struct LocalKeys {
+    pub validators: Vec<PathBuf>,
+    pub operator: PathBuf,
+    pub clients: Vec<PathBuf>,
+}
+
+/// The `local` preset: `n` validators with fresh keys on 127.0.0.1 (ports from `base_port`),
+/// a fresh operator key and three funded clients; every key is written under `keys_dir`.
+pub fn local(
+    n: usize,
+    engine: EngineKind,
+    base_port: u16,
+    keys_dir: &Path,
+) -> Result<(ChainSpec, LocalKeys), SpecError> {
+    if n == 0 || n > 512 {
+        return Err(SpecError::Invalid(format!("{n} validators: choose 1 to 512")));
+    }
+    let io = |p: &Path, e: v2v_crypto::CryptoError| SpecError::Io {
+        path: p.display().to_string(),
+        reason: e.to_string(),
+    };
+    let mut validators = Vec::with_capacity(n);
+    let mut validator_paths = Vec::with_capacity(n);
+    for i in 0..n {
+        let name = format!("validator-{i}");
+        let ed = Keypair::generate();
+        let bls = BlsKeypair::generate();
+        let port = base_port
+            .checked_add(i as u16)
+            .ok_or_else(|| SpecError::Invalid("port range overflows".into()))?;
+        validators.push(validator_spec(&name, &ed, &bls, port));
+        let path = keys_dir.join(format!("{name}.json"));
+        ValidatorKeyFile::new(&name, &ed, &bls)
+            .write(&path)
+            .map_err(|e| io(&path, e))?;
+        validator_paths.push(path);
+    }
+    let operator = Keypair::generate();
+    let operator_path = keys_dir.join("operator.json");
+    KeyFile::from_keypair(&operator)
+        .write(&operator_path)
+        .map_err(|e| io(&operator_path, e))?;
+    let mut clients = Vec::new();
+    let mut client_paths = Vec::new();
+    for name in ["alice", "bob", "charlie"] {
+        let key = Keypair::generate();
+        let path = keys_dir.join(format!("{name}.json"));
+        KeyFile::from_keypair(&key).write(&path).map_err(|e| io(&path, e))?;
+        client_paths.push(path);
+        clients.push(DevAccount {
+            name: name.into(),
+            key,
+            balance: 1_000 * CREDIT,
+        });
+    }
+    let spec = ChainSpec {
+        name: format!("V2V Local Testnet ({n} validators)"),
+        id: "v2v-local".into(),
+        consensus: consensus(engine),
+        execution: execution(),
+        validators,
+        operators: vec![operator.public()],
+        genesis: GenesisSpec {
+            timestamp: 0,
+            market: market(&clients),
+        },
+        contract: contract(),
+    };
+    spec.validate()?;
+    Ok((
+        spec,
+        LocalKeys {
+            validators: validator_paths,
+            operator: operator_path,
+            clients: client_paths,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_spec_is_valid_and_stable() {
+        let (spec, op, clients) = dev();
+        spec.validate().unwrap();
+        let (again, _, _) = dev();
+        assert_eq!(spec, again);
+        assert_eq!(clients.len(), 3);
+        assert_eq!(spec.operators, vec![op.key.public()]);
+        let back = ChainSpec::from_json(&spec.to_json()).unwrap();
+        assert_eq!(back, spec);
+    }
+
+    #[test]
+    fn validation_catches_tampering() {
+        let (spec, _, _) = dev();
+        let mut s = spec.clone();
+        s.contract.wasm.push_str("00");
+        assert!(s.validate().is_err(), "code hash must cover the wasm");
+        let mut s = spec.clone();
+        s.validators[0].bls_pop = spec.validators[0].bls.clone();
+        assert!(s.validate().is_err(), "a bad proof of possession must be refused");
+        let mut s = spec.clone();
+        s.validators.push(s.validators[0].clone());
+        assert!(s.validate().is_err(), "solo runs one validator");
+        let mut s = spec;
+        s.consensus.max_tx_bytes = 10;
+        assert!(s.validate().is_err());
+        assert!(ChainSpec::from_json("{").is_err());
+    }
+
+    #[test]
+    fn local_writes_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, keys) = local(4, EngineKind::Pbft, 40000, dir.path()).unwrap();
+        assert_eq!(spec.validators.len(), 4);
+        for (v, p) in spec.validators.iter().zip(&keys.validators) {
+            let (ed, _) = ValidatorKeyFile::read(p).unwrap().keys().unwrap();
+            assert_eq!(ed.public(), v.ed25519);
+        }
+        assert_eq!(
+            KeyFile::read(&keys.operator).unwrap().public(),
+            spec.operators[0]
+        );
+    }
+}

@@ -1,0 +1,223 @@
+//! The chain spec format and its validation.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use v2v_abi::genesis::GenesisMarket;
+use v2v_crypto::{BlsPublicKey, BlsSignature, PublicKey};
+
+#[derive(Debug, Error)]
+pub enum SpecError {
+    #[error("chain spec {path}: {reason}")]
+    Io { path: String, reason: String },
+    #[error("chain spec is not valid JSON for this format: {0}")]
+    Parse(String),
+    #[error("invalid chain spec: {0}")]
+    Invalid(String),
+}
+
+/// Which consensus engine the chain runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// One validator that finalizes each block it proposes (dev chains).
+    Solo,
+    /// PBFT (Castro and Liskov 1999).
+    Pbft,
+    /// Linear BFT with BLS threshold certificates.
+    Linear,
+    /// SBFT (Gueta et al. 2019), fast path with slow-path fallback.
+    Sbft,
+}
+
+impl EngineKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EngineKind::Solo => "solo",
+            EngineKind::Pbft => "pbft",
+            EngineKind::Linear => "linear",
+            EngineKind::Sbft => "sbft",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConsensusParams {
+    pub engine: EngineKind,
+    /// Pause between blocks while transactions are waiting.
+    pub block_interval_ms: u64,
+    /// Longest pause before an empty block is produced (0 = only produce blocks with txs).
+    pub empty_block_interval_ms: u64,
+    pub max_block_txs: u32,
+    pub max_block_bytes: u32,
+    pub max_tx_bytes: u32,
+    /// Leader timeout before a view change (BFT engines).
+    pub round_timeout_ms: u64,
+    /// Timeout of a view change itself (BFT engines); doubles on each failed view.
+    pub view_change_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExecutionParams {
+    pub fuel_per_tx: u64,
+    pub memory_limit_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ValidatorSpec {
+    pub name: String,
+    /// ed25519 public key: signs votes and proposals; the libp2p identity.
+    pub ed25519: PublicKey,
+    /// BLS12-381 (min-pk) public key, 0x + 96 hex digits.
+    pub bls: String,
+    /// Proof of possession of the BLS key, 0x + 192 hex digits.
+    pub bls_pop: String,
+    /// Network address (multiaddr), e.g. `/ip4/127.0.0.1/tcp/30333`.
+    pub address: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GenesisSpec {
+    /// Timestamp of the genesis header, ms since the Unix epoch.
+    pub timestamp: u64,
+    /// Genesis market state; its operators come from the spec's `operators`.
+    pub market: GenesisMarket,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContractSpec {
+    /// The contract's declared version (`v2v_version`).
+    pub version: u32,
+    /// blake3 of the Wasm bytes, 0x + 64 hex digits.
+    pub code_hash: String,
+    /// The Wasm bytes, 0x-prefixed hex.
+    pub wasm: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChainSpec {
+    pub name: String,
+    pub id: String,
+    pub consensus: ConsensusParams,
+    pub execution: ExecutionParams,
+    pub validators: Vec<ValidatorSpec>,
+    pub operators: Vec<PublicKey>,
+    pub genesis: GenesisSpec,
+    pub contract: ContractSpec,
+}
+
+impl ChainSpec {
+    pub fn from_json(text: &str) -> Result<Self, SpecError> {
+        let spec: ChainSpec = serde_json::from_str(text).map_err(|e| SpecError::Parse(e.to_string()))?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|e| SpecError::Io {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::from_json(&text)
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serializing plain data structs cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), SpecError> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| SpecError::Io {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        }
+        std::fs::write(path, self.to_json()).map_err(|e| SpecError::Io {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The contract's Wasm bytes (checked against `code_hash` by [`ChainSpec::validate`]).
+    pub fn wasm(&self) -> Result<Vec<u8>, SpecError> {
+        hex::decode(self.contract.wasm.strip_prefix("0x").unwrap_or(&self.contract.wasm))
+            .map_err(|e| SpecError::Invalid(format!("contract.wasm is not hex: {e}")))
+    }
+
+    /// The genesis input of the contract: the market state with the spec's operators.
+    pub fn genesis_market(&self) -> GenesisMarket {
+        let mut m = self.genesis.market.clone();
+        m.operators = self.operators.iter().map(PublicKey::to_hex).collect();
+        m
+    }
+
+    /// Checks everything that can be checked without executing the contract.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let bad = |m: String| Err(SpecError::Invalid(m));
+        if self.name.trim().is_empty() || self.id.trim().is_empty() {
+            return bad("name and id must not be empty".into());
+        }
+        let c = &self.consensus;
+        if c.block_interval_ms == 0 || c.max_block_txs == 0 {
+            return bad("blockIntervalMs and maxBlockTxs must be positive".into());
+        }
+        if c.max_tx_bytes < 256 || c.max_tx_bytes > c.max_block_bytes {
+            return bad(format!(
+                "maxTxBytes ({}) must be at least 256 and at most maxBlockBytes ({})",
+                c.max_tx_bytes, c.max_block_bytes
+            ));
+        }
+        if c.max_block_bytes > 64 * 1024 * 1024 {
+            return bad("maxBlockBytes may not exceed 64 MiB".into());
+        }
+        if self.validators.is_empty() {
+            return bad("at least one validator is required".into());
+        }
+        if c.engine == EngineKind::Solo && self.validators.len() != 1 {
+            return bad(format!(
+                "the solo engine runs exactly one validator, the spec lists {}",
+                self.validators.len()
+            ));
+        }
+        if self.execution.fuel_per_tx == 0 || self.execution.memory_limit_bytes < 1 << 20 {
+            return bad("fuelPerTx must be positive and memoryLimitBytes at least 1 MiB".into());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for v in &self.validators {
+            if !seen.insert(v.ed25519) {
+                return bad(format!("validator key {} appears twice", v.ed25519));
+            }
+            let pk = BlsPublicKey::from_hex(&v.bls)
+                .map_err(|e| SpecError::Invalid(format!("validator {}: {e}", v.name)))?;
+            let pop = BlsSignature::from_hex(&v.bls_pop)
+                .map_err(|e| SpecError::Invalid(format!("validator {}: {e}", v.name)))?;
+            pk.verify_possession(&pop)
+                .map_err(|e| SpecError::Invalid(format!("validator {}: {e}", v.name)))?;
+        }
+        if self.operators.is_empty() {
+            return bad("at least one operator key is required".into());
+        }
+        if !self.genesis.market.operators.is_empty() {
+            return bad("genesis.market.operators must be empty: operators are listed once, at the top level".into());
+        }
+        let wasm = self.wasm()?;
+        let hash = format!("0x{}", hex::encode(blake3::hash(&wasm).as_bytes()));
+        if hash != self.contract.code_hash.to_lowercase() {
+            return bad(format!(
+                "contract.codeHash is {} but the embedded Wasm hashes to {hash}",
+                self.contract.code_hash
+            ));
+        }
+        Ok(())
+    }
+}

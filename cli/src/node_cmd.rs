@@ -1,0 +1,152 @@
+//! `v2v dev` and `v2v node`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use v2v_chain_spec::ChainSpec;
+use v2v_crypto::{KeyFile, Keypair, ValidatorKeyFile};
+use v2v_rpc::RpcConfig;
+use v2v_service::{MempoolLimits, NodeConfig, RunningNode};
+
+use crate::amount::format_credits;
+
+#[derive(Debug, Args)]
+pub struct RpcArgs {
+    /// JSON-RPC port (HTTP and WebSocket); 0 picks a free port.
+    #[arg(long, default_value_t = 9944)]
+    rpc_port: u16,
+    /// Listen on all interfaces instead of 127.0.0.1.
+    #[arg(long)]
+    rpc_external: bool,
+}
+
+impl RpcArgs {
+    fn config(&self) -> RpcConfig {
+        let mut c = RpcConfig::local(self.rpc_port);
+        if self.rpc_external {
+            c.addr.set_ip(std::net::IpAddr::from([0, 0, 0, 0]));
+        }
+        c
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Keep the chain here (it persists across restarts); default: a temporary directory
+    /// removed on exit.
+    #[arg(long)]
+    base_path: Option<PathBuf>,
+    #[command(flatten)]
+    rpc: RpcArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// The chain spec (JSON).
+    #[arg(long)]
+    chain: PathBuf,
+    /// Where the node keeps its database.
+    #[arg(long)]
+    base_path: PathBuf,
+    /// This validator's key file (from `v2v chain-spec build` or `v2v key generate --validator`).
+    #[arg(long)]
+    key_file: PathBuf,
+    #[command(flatten)]
+    rpc: RpcArgs,
+}
+
+async fn run_until_stopped(node: RunningNode) -> anyhow::Result<()> {
+    wait_for_signal().await;
+    eprintln!("shutting down...");
+    let height = node.shutdown().await?;
+    eprintln!("stopped cleanly at finalized height {height}");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn write_dev_keys(dir: &Path) -> anyhow::Result<Vec<(String, Keypair, PathBuf, u64)>> {
+    let (_, operator, clients) = v2v_chain_spec::dev();
+    let mut out = Vec::new();
+    for acct in std::iter::once(operator).chain(clients) {
+        let path = dir.join(format!("{}.json", acct.name));
+        KeyFile::from_keypair(&acct.key).write(&path)?;
+        out.push((acct.name, acct.key, path, acct.balance));
+    }
+    Ok(out)
+}
+
+pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
+    let (spec, _, _) = v2v_chain_spec::dev();
+    let temp;
+    let base = match &args.base_path {
+        Some(p) => p.clone(),
+        None => {
+            temp = tempfile::Builder::new().prefix("v2v-dev-").tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
+    let keys = write_dev_keys(&base.join("keys"))?;
+    let spec_path = base.join("chain-spec.json");
+    spec.save(&spec_path)?;
+    let (validator, _) = v2v_chain_spec::dev_validator_keys();
+    let node = v2v_service::start(NodeConfig {
+        spec,
+        base_path: base.clone(),
+        validator_key: validator,
+        rpc: args.rpc.config(),
+        mempool: MempoolLimits::default(),
+    })
+    .await?;
+    println!("V2V development chain (one validator, engine solo)");
+    println!("  base path:    {}{}", base.display(), if args.base_path.is_none() { " (temporary)" } else { "" });
+    println!("  chain spec:   {}", spec_path.display());
+    println!("  genesis hash: {}", node.genesis_hash);
+    println!("  head height:  {}", node.head_height);
+    println!("  RPC:          http://{0}  ws://{0}", node.rpc_addr);
+    println!("  dev accounts (well-known keys: never use them for anything real):");
+    for (name, key, path, balance) in &keys {
+        let role = if name == "operator" {
+            "operator".to_string()
+        } else {
+            format!("client '{name}', {} credits", format_credits(*balance))
+        };
+        println!("    {name:<9} {}  {role}\n              key file: {}", key.public(), path.display());
+    }
+    println!("Press Ctrl-C to stop.");
+    run_until_stopped(node).await
+}
+
+pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
+    let spec = ChainSpec::load(&args.chain)?;
+    let vkf = ValidatorKeyFile::read(&args.key_file)
+        .with_context(|| format!("reading validator key {}", args.key_file.display()))?;
+    let (validator, _bls) = vkf.keys()?;
+    let node = v2v_service::start(NodeConfig {
+        spec,
+        base_path: args.base_path.clone(),
+        validator_key: validator,
+        rpc: args.rpc.config(),
+        mempool: MempoolLimits::default(),
+    })
+    .await?;
+    println!("genesis hash: {}", node.genesis_hash);
+    println!("head height:  {}", node.head_height);
+    println!("RPC:          http://{0}  ws://{0}", node.rpc_addr);
+    run_until_stopped(node).await
+}

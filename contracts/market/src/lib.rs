@@ -1,0 +1,25 @@
+//! The V2V energy market contract (`../shared/MARKET.md`).
+//!
+//! The market logic is written once, against the [`Host`] trait, and builds two ways: natively
+//! (tests, benchmarks, the [`MemoryHost`]) and as the `wasm32-unknown-unknown` contract that
+//! every node executes with wasmtime (the `wasm` module binds [`Host`] to the node's imports).
+//! Everything here is integer arithmetic over ordered storage: no floats, no hash maps, no
+//! clock, no randomness.
+#![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
+
+mod error;
+mod host;
+mod market;
+mod memory_host;
+mod state;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+
+pub use error::MarketError;
+pub use host::Host;
+pub use market::{execute, execute_raw, init, query, query_raw};
+pub use memory_host::MemoryHost;
+pub use state::{Account, Params};
+
+/// The contract version. Every deployed upgrade must declare a greater one.
+pub const VERSION: u32 = 1;

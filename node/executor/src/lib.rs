@@ -1,0 +1,454 @@
+//! Block execution: the chain state (contract storage, account nonces and the state-root
+//! accumulator), genesis from a chain spec, executing a block's transactions in the market
+//! contract, and read-only queries.
+//!
+//! Execution is a deterministic function of the state and the block: ordered maps only, the
+//! block's own timestamp and height as the only context, the contract metered by fuel.
+#![forbid(unsafe_code)]
+
+mod accumulator;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use thiserror::Error;
+use v2v_chain_spec::ChainSpec;
+use v2v_primitives::{Block, Hash, Header, PublicKey, Receipt, SignedTransaction, tx_root};
+use v2v_runtime::{CallContext, Contract, ContractStorage, Entry, Limits, Runtime};
+use v2v_storage::{BlockCommit, Store};
+
+pub use accumulator::{Accumulator, EntryKind};
+
+#[derive(Debug, Error)]
+pub enum ExecutorError {
+    #[error(transparent)]
+    Spec(#[from] v2v_chain_spec::SpecError),
+    #[error("market contract: {0}")]
+    Load(#[from] v2v_runtime::LoadError),
+    #[error("genesis failed: {0}")]
+    Genesis(String),
+    #[error(transparent)]
+    Store(#[from] v2v_storage::StoreError),
+    #[error("stored chain does not match the spec: {0}")]
+    Mismatch(String),
+    #[error("query failed: {0}")]
+    Query(String),
+    #[error("invalid block: {0}")]
+    InvalidBlock(String),
+}
+
+/// The chain state every replica holds identically.
+#[derive(Debug, Default, Clone)]
+pub struct ChainState {
+    pub contract: ContractStorage,
+    pub nonces: BTreeMap<PublicKey, u64>,
+    pub accumulator: Accumulator,
+}
+
+impl ChainState {
+    pub fn next_nonce(&self, who: &PublicKey) -> u64 {
+        self.nonces.get(who).copied().unwrap_or(0)
+    }
+
+    pub fn root(&self) -> Hash {
+        self.accumulator.root()
+    }
+
+    /// Recomputes the accumulator from scratch (used to check a stored state on start).
+    pub fn recompute_accumulator(&self) -> Accumulator {
+        let mut acc = Accumulator::default();
+        for (k, v) in &self.contract {
+            acc.insert(EntryKind::Contract, k, v);
+        }
+        for (k, n) in &self.nonces {
+            acc.insert(EntryKind::Nonce, &k.0, &n.to_le_bytes());
+        }
+        acc
+    }
+}
+
+/// How to treat a transaction whose nonce is not the signer's next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Building a proposal: leave such transactions out (they are reported back).
+    Build,
+    /// Checking someone else's block: such a transaction makes the block invalid.
+    Verify,
+}
+
+/// A transaction left out of a block being built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skipped {
+    /// Its nonce was already used: it can never execute.
+    Stale(Hash),
+    /// Its nonce is ahead of the signer's next nonce: it may execute later.
+    Future(Hash),
+    /// The block is full.
+    NoRoom(Hash),
+}
+
+/// A block executed against the state, not yet finalized: [`Executor::commit_record`] turns
+/// it into the store's atomic write, [`Executor::revert`] undoes it.
+#[derive(Debug, Clone)]
+pub struct ExecutedBlock {
+    pub block: Block,
+    pub receipts: Vec<Receipt>,
+    pub skipped: Vec<Skipped>,
+    undo_contract: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    undo_nonces: Vec<(PublicKey, Option<u64>)>,
+    undo_accumulator: Accumulator,
+}
+
+/// Block limits applied while building.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockLimits {
+    pub max_txs: usize,
+    pub max_bytes: usize,
+}
+
+/// The executor: the state, the runtime and the loaded market contract.
+#[derive(Debug)]
+pub struct Executor {
+    runtime: Runtime,
+    contract: Arc<Contract>,
+    state: ChainState,
+}
+
+/// The spec's hash, committed to by the genesis header's `parent_hash`: two specs that differ
+/// in anything but presentation give different genesis hashes.
+pub fn spec_hash(spec: &ChainSpec) -> Hash {
+    let mut s = spec.clone();
+    // The Wasm is covered by its code hash (checked by `validate`).
+    s.contract.wasm = String::new();
+    let canonical = serde_json::to_vec(&s).unwrap_or_default();
+    Hash::digest(b"v2v/spec/v1", &canonical)
+}
+
+pub fn runtime_for(spec: &ChainSpec) -> Result<Runtime, ExecutorError> {
+    Ok(Runtime::new(Limits {
+        fuel_per_call: spec.execution.fuel_per_tx,
+        memory_bytes: usize::try_from(spec.execution.memory_limit_bytes).unwrap_or(usize::MAX),
+        ..Limits::default()
+    })?)
+}
+
+impl Executor {
+    /// Builds the genesis state and block from a spec: runs the contract's `v2v_init` with the
+    /// genesis market. Returns the executor and the genesis block's store record.
+    pub fn genesis(spec: &ChainSpec, runtime: Runtime) -> Result<(Self, BlockCommit), ExecutorError> {
+        spec.validate()?;
+        let contract = runtime.load(&spec.wasm()?)?;
+        if contract.version() != spec.contract.version {
+            return Err(ExecutorError::Genesis(format!(
+                "contract declares version {}, the spec says {}",
+                contract.version(),
+                spec.contract.version
+            )));
+        }
+        let input = serde_json::to_vec(&spec.genesis_market())
+            .map_err(|e| ExecutorError::Genesis(e.to_string()))?;
+        let ctx = CallContext {
+            caller: [0u8; 32],
+            height: 0,
+            timestamp: spec.genesis.timestamp,
+        };
+        let (storage, outcome) =
+            runtime.run(&contract, ContractStorage::new(), ctx, Entry::Init, input);
+        outcome
+            .result
+            .map_err(|e| ExecutorError::Genesis(format!("contract init: {e}")))?;
+        let mut state = ChainState {
+            contract: storage,
+            ..ChainState::default()
+        };
+        let mut writes = Vec::new();
+        for (k, v) in outcome.writes {
+            if let Some(v) = v {
+                state.accumulator.insert(EntryKind::Contract, &k, &v);
+                state.contract.insert(k.clone(), v.clone());
+                writes.push((k, Some(v)));
+            }
+        }
+        let header = Header {
+            height: 0,
+            parent_hash: spec_hash(spec),
+            state_root: state.root(),
+            tx_root: Hash::ZERO,
+            proposer: PublicKey::default(),
+            view: 0,
+            timestamp: spec.genesis.timestamp,
+        };
+        let commit = BlockCommit {
+            block: Block {
+                header,
+                txs: vec![],
+            },
+            certificate: vec![],
+            receipts: vec![],
+            contract_writes: writes,
+            nonce_writes: vec![],
+            accumulator: state.accumulator.to_bytes(),
+        };
+        Ok((
+            Self {
+                runtime,
+                contract,
+                state,
+            },
+            commit,
+        ))
+    }
+
+    /// Opens the executor on a store: writes genesis into an empty store, or loads the stored
+    /// state after checking that it belongs to this spec, that the head's links and the last
+    /// blocks' links hold, and that the state matches the head's state root.
+    pub fn open(spec: &ChainSpec, runtime: Runtime, store: &dyn Store) -> Result<Self, ExecutorError> {
+        let (mut exec, genesis) = Self::genesis(spec, runtime)?;
+        let genesis_hash = genesis.block.hash();
+        let Some((head_height, head_hash)) = store.head()? else {
+            store.commit(&genesis)?;
+            return Ok(exec);
+        };
+        let mismatch = |m: String| Err(ExecutorError::Mismatch(m));
+        match store.hash_at(0)? {
+            Some(h) if h == genesis_hash => {}
+            Some(h) => {
+                return mismatch(format!(
+                    "the database holds chain {h}, the spec's genesis is {genesis_hash}"
+                ));
+            }
+            None => return mismatch("no genesis block in the database".into()),
+        }
+        // Walk back from the head over the last blocks: hashes and parent links must agree.
+        let head = store
+            .block(&head_hash)?
+            .ok_or_else(|| ExecutorError::Mismatch(format!("head block {head_hash} missing")))?;
+        if head.hash() != head_hash || head.header.height != head_height {
+            return mismatch(format!("head pointer does not match block {head_hash}"));
+        }
+        let mut child = head.clone();
+        for _ in 0..64 {
+            if child.header.height == 0 {
+                break;
+            }
+            let parent = store.block_at(child.header.height - 1)?.ok_or_else(|| {
+                ExecutorError::Mismatch(format!("block {} missing", child.header.height - 1))
+            })?;
+            if parent.hash() != child.header.parent_hash {
+                return mismatch(format!(
+                    "block {} does not link to block {}",
+                    child.header.height, parent.header.height
+                ));
+            }
+            child = parent;
+        }
+        let state = ChainState {
+            contract: store.contract_state()?,
+            nonces: store.nonces()?,
+            accumulator: Accumulator::default(),
+        };
+        let acc = state.recompute_accumulator();
+        if acc.root() != head.header.state_root {
+            return mismatch(format!(
+                "stored state hashes to {}, the head's state root is {}",
+                acc.root(),
+                head.header.state_root
+            ));
+        }
+        exec.state = ChainState {
+            accumulator: acc,
+            ..state
+        };
+        Ok(exec)
+    }
+
+    pub fn state(&self) -> &ChainState {
+        &self.state
+    }
+
+    pub fn contract(&self) -> &Contract {
+        &self.contract
+    }
+
+    /// Executes `txs` on top of the current state, in order, and returns the block with its
+    /// receipts. The state is left *after* the block; undo it with [`Executor::revert`].
+    pub fn execute(
+        &mut self,
+        mut header: Header,
+        txs: Vec<SignedTransaction>,
+        mode: Mode,
+        limits: BlockLimits,
+    ) -> Result<ExecutedBlock, ExecutorError> {
+        let undo_accumulator = self.state.accumulator.clone();
+        let mut undo_contract: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        let mut undo_nonces: BTreeMap<PublicKey, Option<u64>> = BTreeMap::new();
+        let mut included = Vec::with_capacity(txs.len());
+        let mut receipts = Vec::with_capacity(txs.len());
+        let mut skipped = Vec::new();
+        let mut bytes = 0usize;
+        let ctx_base = CallContext {
+            caller: [0u8; 32],
+            height: header.height,
+            timestamp: header.timestamp,
+        };
+        for tx in txs {
+            let signer = tx.tx.signer;
+            let expected = self.state.next_nonce(&signer);
+            if tx.tx.nonce != expected {
+                if mode == Mode::Verify {
+                    self.undo(&undo_contract, &undo_nonces, undo_accumulator);
+                    return Err(ExecutorError::InvalidBlock(format!(
+                        "transaction {} has nonce {}, the signer's next nonce is {expected}",
+                        tx.hash(),
+                        tx.tx.nonce
+                    )));
+                }
+                skipped.push(if tx.tx.nonce < expected {
+                    Skipped::Stale(tx.hash())
+                } else {
+                    Skipped::Future(tx.hash())
+                });
+                continue;
+            }
+            if mode == Mode::Build
+                && (included.len() >= limits.max_txs
+                    || bytes + tx.encoded().len() > limits.max_bytes)
+            {
+                skipped.push(Skipped::NoRoom(tx.hash()));
+                continue;
+            }
+            bytes += tx.encoded().len();
+            let ctx = CallContext {
+                caller: signer.0,
+                ..ctx_base
+            };
+            let input = v2v_abi::host::encode_entry_input(&tx.tx.method, &tx.tx.args);
+            let storage = std::mem::take(&mut self.state.contract);
+            let (storage, outcome) = self.runtime.run(&self.contract, storage, ctx, Entry::Call, input);
+            self.state.contract = storage;
+            for (k, v) in outcome.writes {
+                let old = match &v {
+                    Some(v) => self.state.contract.insert(k.clone(), v.clone()),
+                    None => self.state.contract.remove(&k),
+                };
+                self.state
+                    .accumulator
+                    .update(EntryKind::Contract, &k, old.as_deref(), v.as_deref());
+                undo_contract.entry(k).or_insert(old);
+            }
+            // The nonce advances whether or not the call succeeded: the signer paid for a slot.
+            let old_nonce = self.state.nonces.insert(signer, expected + 1);
+            self.state.accumulator.update(
+                EntryKind::Nonce,
+                &signer.0,
+                old_nonce.map(u64::to_le_bytes).as_ref().map(|b| &b[..]),
+                Some(&(expected + 1).to_le_bytes()),
+            );
+            undo_nonces.entry(signer).or_insert(old_nonce);
+            receipts.push(match outcome.result {
+                Ok(_) => Receipt {
+                    success: true,
+                    error: None,
+                    events: outcome.events,
+                    fuel_used: outcome.fuel_used,
+                },
+                Err(e) => Receipt {
+                    success: false,
+                    error: Some(e.to_string()),
+                    events: vec![],
+                    fuel_used: outcome.fuel_used,
+                },
+            });
+            included.push(tx);
+        }
+        let root = tx_root(included.iter().map(SignedTransaction::hash));
+        let state_root = self.state.root();
+        if mode == Mode::Verify && (header.tx_root != root || header.state_root != state_root) {
+            self.undo(&undo_contract, &undo_nonces, undo_accumulator);
+            return Err(ExecutorError::InvalidBlock(format!(
+                "roots differ: header has tx root {} and state root {}, execution gives {root} and {state_root}",
+                header.tx_root, header.state_root
+            )));
+        }
+        header.tx_root = root;
+        header.state_root = state_root;
+        Ok(ExecutedBlock {
+            block: Block {
+                header,
+                txs: included,
+            },
+            receipts,
+            skipped,
+            undo_contract: undo_contract.into_iter().collect(),
+            undo_nonces: undo_nonces.into_iter().collect(),
+            undo_accumulator,
+        })
+    }
+
+    fn undo(
+        &mut self,
+        contract: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+        nonces: &BTreeMap<PublicKey, Option<u64>>,
+        acc: Accumulator,
+    ) {
+        for (k, old) in contract {
+            match old {
+                Some(v) => self.state.contract.insert(k.clone(), v.clone()),
+                None => self.state.contract.remove(k),
+            };
+        }
+        for (k, old) in nonces {
+            match old {
+                Some(n) => self.state.nonces.insert(*k, *n),
+                None => self.state.nonces.remove(k),
+            };
+        }
+        self.state.accumulator = acc;
+    }
+
+    /// Undoes an executed block that will not be finalized.
+    pub fn revert(&mut self, executed: ExecutedBlock) {
+        let contract = executed.undo_contract.into_iter().collect();
+        let nonces = executed.undo_nonces.into_iter().collect();
+        self.undo(&contract, &nonces, executed.undo_accumulator);
+    }
+
+    /// The store record of an executed block: its final writes, read from the current state
+    /// (which must still be the state right after the block).
+    pub fn commit_record(&self, executed: &ExecutedBlock, certificate: Vec<u8>) -> BlockCommit {
+        BlockCommit {
+            block: executed.block.clone(),
+            certificate,
+            receipts: executed.receipts.clone(),
+            contract_writes: executed
+                .undo_contract
+                .iter()
+                .map(|(k, _)| (k.clone(), self.state.contract.get(k).cloned()))
+                .collect(),
+            nonce_writes: executed
+                .undo_nonces
+                .iter()
+                .map(|(k, _)| (*k, self.state.next_nonce(k)))
+                .collect(),
+            accumulator: self.state.accumulator.to_bytes(),
+        }
+    }
+
+    /// Runs the contract's read-only entry point against the current state.
+    pub fn query(&mut self, method: &str, args_json: &str, height: u64) -> Result<serde_json::Value, ExecutorError> {
+        let input = v2v_abi::host::encode_entry_input(method, args_json.as_bytes());
+        let ctx = CallContext {
+            caller: [0u8; 32],
+            height,
+            timestamp: 0,
+        };
+        let storage = std::mem::take(&mut self.state.contract);
+        let (storage, outcome) = self.runtime.run(&self.contract, storage, ctx, Entry::Query, input);
+        self.state.contract = storage;
+        let out = outcome.result.map_err(|e| ExecutorError::Query(e.to_string()))?;
+        serde_json::from_slice(&out).map_err(|e| ExecutorError::Query(format!("contract returned invalid JSON: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests;

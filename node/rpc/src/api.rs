@@ -1,0 +1,255 @@
+//! The API traits (one per namespace) and their server implementation over a [`Backend`].
+
+use std::sync::Arc;
+
+use jsonrpsee::core::{RpcResult, SubscriptionResult, async_trait};
+use jsonrpsee::proc_macros::rpc;
+use jsonrpsee::types::ErrorObjectOwned;
+use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
+use serde_json::Value;
+use tokio::sync::broadcast::error::RecvError;
+use v2v_primitives::{Hash, PublicKey};
+
+use crate::backend::{Backend, BackendError};
+use crate::errors::{codes, error};
+use crate::types::{BlockId, BlockJson, ChainInfo, Health, HeaderJson, ReceiptJson, TxJson, TxLookup};
+
+#[rpc(server, client, namespace = "system")]
+pub trait SystemApi {
+    /// `{ peers, isSyncing, bestHeight, finalizedHeight }`.
+    #[method(name = "health")]
+    async fn health(&self) -> RpcResult<Health>;
+    /// `{ name, id, genesisHash, engine, validators, contractVersion }`.
+    #[method(name = "chain")]
+    async fn chain(&self) -> RpcResult<ChainInfo>;
+    /// The node software's version.
+    #[method(name = "version")]
+    async fn version(&self) -> RpcResult<String>;
+}
+
+#[rpc(server, client, namespace = "chain")]
+pub trait ChainApi {
+    #[method(name = "getFinalizedHead")]
+    async fn get_finalized_head(&self) -> RpcResult<Hash>;
+    #[method(name = "getBlockHash")]
+    async fn get_block_hash(&self, height: u64) -> RpcResult<Hash>;
+    /// The header of a block (by height or hash), or of the finalized head.
+    #[method(name = "getHeader")]
+    async fn get_header(&self, at: Option<BlockId>) -> RpcResult<HeaderJson>;
+    /// Header, transactions (decoded and raw) and receipts.
+    #[method(name = "getBlock")]
+    async fn get_block(&self, at: Option<BlockId>) -> RpcResult<BlockJson>;
+    /// Every finalized header, in order.
+    #[subscription(name = "subscribeFinalizedHeads" => "finalizedHead", unsubscribe = "unsubscribeFinalizedHeads", item = HeaderJson)]
+    async fn subscribe_finalized_heads(&self) -> SubscriptionResult;
+}
+
+#[rpc(server, client, namespace = "author")]
+pub trait AuthorApi {
+    /// Submits a signed transaction (hex); returns its hash once it passed the checks.
+    #[method(name = "submitTransaction")]
+    async fn submit_transaction(&self, tx_hex: String) -> RpcResult<Hash>;
+    /// The nonce the account's next transaction must carry (finalized state).
+    #[method(name = "nextNonce")]
+    async fn next_nonce(&self, account: String) -> RpcResult<u64>;
+}
+
+#[rpc(server, client, namespace = "tx")]
+pub trait TxApi {
+    /// A finalized transaction with its location and receipt.
+    #[method(name = "getByHash")]
+    async fn get_by_hash(&self, hash: Hash) -> RpcResult<TxLookup>;
+}
+
+#[rpc(server, client, namespace = "state")]
+pub trait StateApi {
+    /// Runs the market contract's read-only entry point on finalized state.
+    #[method(name = "query")]
+    async fn query(&self, method: String, args: Option<Value>, at_height: Option<u64>) -> RpcResult<Value>;
+    /// The state root of a block (by height or hash), or of the finalized head.
+    #[method(name = "getRoot")]
+    async fn get_root(&self, at: Option<BlockId>) -> RpcResult<Hash>;
+}
+
+#[rpc(server, client, namespace = "market")]
+pub trait MarketApi {
+    /// A client account: `{ clientId, publicKey, balance, escrow }` (money in µcr strings).
+    #[method(name = "getAccount")]
+    async fn get_account(&self, client_id: String) -> RpcResult<Value>;
+}
+
+/// The server side of every namespace.
+#[derive(Clone)]
+pub struct Api {
+    backend: Arc<dyn Backend>,
+}
+
+impl Api {
+    pub fn new(backend: Arc<dyn Backend>) -> Self {
+        Self { backend }
+    }
+
+    fn resolve(&self, at: Option<BlockId>) -> RpcResult<Hash> {
+        match at {
+            None => Ok(self.backend.finalized_head()?.1),
+            Some(BlockId::Hash(h)) => Ok(h),
+            Some(BlockId::Height(n)) => self.hash_at(n),
+        }
+    }
+
+    fn hash_at(&self, height: u64) -> RpcResult<Hash> {
+        match self.backend.hash_at(height)? {
+            Some(h) => Ok(h),
+            None => {
+                let (head, _) = self.backend.finalized_head()?;
+                Err(error(
+                    codes::NOT_FOUND,
+                    format!("no block at height {height}: the finalized head is at {head}"),
+                ))
+            }
+        }
+    }
+
+    fn block(&self, at: Option<BlockId>) -> RpcResult<BlockJson> {
+        let hash = self.resolve(at)?;
+        match self.backend.block_by_hash(&hash)? {
+            Some((b, r)) => Ok(BlockJson::new(&b, &r)),
+            None => Err(BackendError::NotFound(format!("block {hash}")).into()),
+        }
+    }
+}
+
+#[async_trait]
+impl SystemApiServer for Api {
+    async fn health(&self) -> RpcResult<Health> {
+        Ok(self.backend.health())
+    }
+
+    async fn chain(&self) -> RpcResult<ChainInfo> {
+        Ok(self.backend.chain_info())
+    }
+
+    async fn version(&self) -> RpcResult<String> {
+        Ok(concat!("v2v/", env!("CARGO_PKG_VERSION")).to_string())
+    }
+}
+
+#[async_trait]
+impl ChainApiServer for Api {
+    async fn get_finalized_head(&self) -> RpcResult<Hash> {
+        Ok(self.backend.finalized_head()?.1)
+    }
+
+    async fn get_block_hash(&self, height: u64) -> RpcResult<Hash> {
+        self.hash_at(height)
+    }
+
+    async fn get_header(&self, at: Option<BlockId>) -> RpcResult<HeaderJson> {
+        Ok(self.block(at)?.header)
+    }
+
+    async fn get_block(&self, at: Option<BlockId>) -> RpcResult<BlockJson> {
+        self.block(at)
+    }
+
+    async fn subscribe_finalized_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        let mut heads = self.backend.subscribe_heads();
+        let sink = pending.accept().await?;
+        loop {
+            tokio::select! {
+                _ = sink.closed() => return Ok(()),
+                next = heads.recv() => match next {
+                    Ok(h) => {
+                        let raw = serde_json::value::to_raw_value(&HeaderJson::from(&h))?;
+                        if sink.send(SubscriptionMessage::from(raw)).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    // The subscriber fell behind the node's buffer: say so and close rather
+                    // than skip heads silently.
+                    Err(RecvError::Lagged(n)) => {
+                        return Err(format!("subscriber too slow: {n} heads dropped; resubscribe").into());
+                    }
+                    Err(RecvError::Closed) => return Ok(()),
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl AuthorApiServer for Api {
+    async fn submit_transaction(&self, tx_hex: String) -> RpcResult<Hash> {
+        let bytes = hex::decode(tx_hex.strip_prefix("0x").unwrap_or(&tx_hex)).map_err(|e| {
+            error(codes::TX_UNDECODABLE, format!("transaction is not hex: {e}"))
+        })?;
+        let backend = self.backend.clone();
+        // Signature checks are CPU work: keep them off the I/O threads.
+        tokio::task::spawn_blocking(move || backend.submit(bytes))
+            .await
+            .map_err(|e| error(codes::INTERNAL, e.to_string()))?
+            .map_err(ErrorObjectOwned::from)
+    }
+
+    async fn next_nonce(&self, account: String) -> RpcResult<u64> {
+        let pk = PublicKey::from_hex(&account)
+            .map_err(|e| error(codes::INVALID_PARAMS, format!("account: {e}")))?;
+        Ok(self.backend.next_nonce(&pk))
+    }
+}
+
+#[async_trait]
+impl TxApiServer for Api {
+    async fn get_by_hash(&self, hash: Hash) -> RpcResult<TxLookup> {
+        let Some((height, index, tx, receipt)) = self.backend.transaction(&hash)? else {
+            return Err(error(
+                codes::NOT_FOUND,
+                format!("transaction {hash} is not in a finalized block"),
+            ));
+        };
+        let block_hash = self.hash_at(height)?;
+        Ok(TxLookup {
+            height,
+            index,
+            block_hash,
+            tx: TxJson::from(&tx),
+            receipt: ReceiptJson::from(&receipt),
+        })
+    }
+}
+
+fn args_json(args: Option<Value>) -> String {
+    match args {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s,
+        Some(v) => v.to_string(),
+    }
+}
+
+#[async_trait]
+impl StateApiServer for Api {
+    async fn query(&self, method: String, args: Option<Value>, at_height: Option<u64>) -> RpcResult<Value> {
+        let backend = self.backend.clone();
+        let args = args_json(args);
+        tokio::task::spawn_blocking(move || backend.query(&method, &args, at_height))
+            .await
+            .map_err(|e| error(codes::INTERNAL, e.to_string()))?
+            .map_err(ErrorObjectOwned::from)
+    }
+
+    async fn get_root(&self, at: Option<BlockId>) -> RpcResult<Hash> {
+        Ok(self.block(at)?.header.state_root)
+    }
+}
+
+#[async_trait]
+impl MarketApiServer for Api {
+    async fn get_account(&self, client_id: String) -> RpcResult<Value> {
+        let args = serde_json::json!({ "clientId": client_id }).to_string();
+        let backend = self.backend.clone();
+        tokio::task::spawn_blocking(move || backend.query("account", &args, None))
+            .await
+            .map_err(|e| error(codes::INTERNAL, e.to_string()))?
+            .map_err(ErrorObjectOwned::from)
+    }
+}

@@ -1,0 +1,66 @@
+//! What the RPC server needs from the node.
+
+use thiserror::Error;
+use tokio::sync::broadcast;
+use v2v_primitives::{Block, Hash, Header, PublicKey, Receipt, SignedTransaction, TxError};
+
+use crate::types::{ChainInfo, Health};
+
+/// Why a submitted transaction was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Invalid(#[from] TxError),
+    #[error("nonce {got} was already used: the signer's next nonce is {next}")]
+    StaleNonce { next: u64, got: u64 },
+    #[error("nonce {got} is too far ahead of the signer's next nonce {next} (at most {max_ahead} ahead)")]
+    NonceTooFar { next: u64, got: u64, max_ahead: u64 },
+    #[error("transaction {0} is already known")]
+    Duplicate(Hash),
+    #[error("the mempool is full ({0}); try again later")]
+    MempoolFull(String),
+    #[error("the node is shutting down")]
+    ShuttingDown,
+}
+
+/// A failure while answering a read.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BackendError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("query failed: {0}")]
+    Query(String),
+    #[error("state at height {0} is not retained; only the finalized head's state is")]
+    StateUnavailable(u64),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The node, as the RPC server sees it. Implementations must be cheap to call concurrently.
+pub trait Backend: Send + Sync + 'static {
+    fn health(&self) -> Health;
+    fn chain_info(&self) -> ChainInfo;
+    /// Height and hash of the last finalized block.
+    fn finalized_head(&self) -> Result<(u64, Hash), BackendError>;
+    fn hash_at(&self, height: u64) -> Result<Option<Hash>, BackendError>;
+    fn block_by_hash(&self, hash: &Hash) -> Result<Option<(Block, Vec<Receipt>)>, BackendError>;
+    /// Stateless checks, nonce checks, then into the mempool.
+    fn submit(&self, bytes: Vec<u8>) -> Result<Hash, SubmitError>;
+    fn next_nonce(&self, who: &PublicKey) -> u64;
+    /// A finalized transaction: (height, index, tx, receipt).
+    fn transaction(
+        &self,
+        hash: &Hash,
+    ) -> Result<Option<(u64, u32, SignedTransaction, Receipt)>, BackendError>;
+    /// Runs the contract's read-only entry point against finalized state.
+    fn query(
+        &self,
+        method: &str,
+        args_json: &str,
+        at_height: Option<u64>,
+    ) -> Result<serde_json::Value, BackendError>;
+    /// A receiver of every finalized header, in order.
+    fn subscribe_heads(&self) -> broadcast::Receiver<Header>;
+    /// `(code hash, version)` of the market contract in force.
+    fn contract(&self) -> ([u8; 32], u32);
+}

@@ -1,0 +1,154 @@
+//! The JSON shapes of the API. Hashes and bytes are 0x-hex, money is a decimal string.
+
+use serde::{Deserialize, Serialize};
+use v2v_abi::MarketCall;
+use v2v_primitives::{Block, Hash, Header, Receipt, SignedTransaction};
+
+/// A block named by height or by hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BlockId {
+    Height(u64),
+    Hash(Hash),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    pub peers: u32,
+    pub is_syncing: bool,
+    pub best_height: u64,
+    pub finalized_height: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainInfo {
+    pub name: String,
+    pub id: String,
+    pub genesis_hash: Hash,
+    pub engine: String,
+    pub validators: u32,
+    pub contract_version: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeaderJson {
+    pub height: u64,
+    pub hash: Hash,
+    pub parent_hash: Hash,
+    pub state_root: Hash,
+    pub tx_root: Hash,
+    pub proposer: String,
+    pub view: u64,
+    pub timestamp: u64,
+}
+
+impl From<&Header> for HeaderJson {
+    fn from(h: &Header) -> Self {
+        HeaderJson {
+            height: h.height,
+            hash: h.hash(),
+            parent_hash: h.parent_hash,
+            state_root: h.state_root,
+            tx_root: h.tx_root,
+            proposer: h.proposer.to_hex(),
+            view: h.view,
+            timestamp: h.timestamp,
+        }
+    }
+}
+
+/// A transaction, decoded where the method is a known market call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TxJson {
+    pub hash: Hash,
+    pub signer: String,
+    pub nonce: u64,
+    pub method: String,
+    /// The arguments as JSON, when the method is a known market call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call: Option<serde_json::Value>,
+    pub args: String,
+    pub memo_len: usize,
+    /// The whole signed transaction, as submitted.
+    pub raw: String,
+}
+
+/// The JSON form of a known call, or `None`.
+pub fn decode_call_json(method: &str, args: &[u8]) -> Option<serde_json::Value> {
+    MarketCall::decode(method, args)
+        .ok()
+        .and_then(|c| serde_json::to_value(c).ok())
+}
+
+impl From<&SignedTransaction> for TxJson {
+    fn from(t: &SignedTransaction) -> Self {
+        TxJson {
+            hash: t.hash(),
+            signer: t.tx.signer.to_hex(),
+            nonce: t.tx.nonce,
+            method: t.tx.method.clone(),
+            call: decode_call_json(&t.tx.method, &t.tx.args),
+            args: format!("0x{}", hex::encode(&t.tx.args)),
+            memo_len: t.tx.memo.len(),
+            raw: format!("0x{}", hex::encode(t.encoded())),
+        }
+    }
+}
+
+/// A receipt with its events parsed back into JSON objects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptJson {
+    pub success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub events: Vec<serde_json::Value>,
+    pub fuel_used: u64,
+}
+
+impl From<&Receipt> for ReceiptJson {
+    fn from(r: &Receipt) -> Self {
+        ReceiptJson {
+            success: r.success,
+            error: r.error.clone(),
+            events: r
+                .events
+                .iter()
+                .map(|e| serde_json::from_str(e).unwrap_or_else(|_| serde_json::Value::String(e.clone())))
+                .collect(),
+            fuel_used: r.fuel_used,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockJson {
+    pub header: HeaderJson,
+    pub transactions: Vec<TxJson>,
+    pub receipts: Vec<ReceiptJson>,
+}
+
+impl BlockJson {
+    pub fn new(block: &Block, receipts: &[Receipt]) -> Self {
+        BlockJson {
+            header: HeaderJson::from(&block.header),
+            transactions: block.txs.iter().map(TxJson::from).collect(),
+            receipts: receipts.iter().map(ReceiptJson::from).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TxLookup {
+    pub height: u64,
+    pub index: u32,
+    pub block_hash: Hash,
+    pub tx: TxJson,
+    pub receipt: ReceiptJson,
+}

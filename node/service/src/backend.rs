@@ -1,0 +1,147 @@
+//! The RPC backend: answers the API from the store, the executor and the mempool.
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+use v2v_primitives::{Block, Hash, Header, PublicKey, Receipt, SignedTransaction};
+use v2v_rpc::{Backend, BackendError, ChainInfo, Health, SubmitError};
+use v2v_storage::{Store, TxLocation};
+
+use crate::Shared;
+
+pub(crate) struct NodeBackend(pub Arc<Shared>);
+
+fn internal(e: impl std::fmt::Display) -> BackendError {
+    BackendError::Internal(e.to_string())
+}
+
+impl Backend for NodeBackend {
+    fn health(&self) -> Health {
+        let h = self.0.finalized();
+        Health {
+            peers: 0,
+            is_syncing: false,
+            best_height: h,
+            finalized_height: h,
+        }
+    }
+
+    fn chain_info(&self) -> ChainInfo {
+        let s = &self.0.spec;
+        ChainInfo {
+            name: s.name.clone(),
+            id: s.id.clone(),
+            genesis_hash: self.0.genesis_hash,
+            engine: s.consensus.engine.as_str().into(),
+            validators: s.validators.len() as u32,
+            contract_version: self.0.contract.1,
+        }
+    }
+
+    fn finalized_head(&self) -> Result<(u64, Hash), BackendError> {
+        self.0
+            .store
+            .head()
+            .map_err(internal)?
+            .ok_or_else(|| internal("no head"))
+    }
+
+    fn hash_at(&self, height: u64) -> Result<Option<Hash>, BackendError> {
+        self.0.store.hash_at(height).map_err(internal)
+    }
+
+    fn block_by_hash(&self, hash: &Hash) -> Result<Option<(Block, Vec<Receipt>)>, BackendError> {
+        let Some(block) = self.0.store.block(hash).map_err(internal)? else {
+            return Ok(None);
+        };
+        let mut receipts = Vec::with_capacity(block.txs.len());
+        for index in 0..block.txs.len() as u32 {
+            let at = TxLocation {
+                height: block.header.height,
+                index,
+            };
+            receipts.push(
+                self.0
+                    .store
+                    .receipt(at)
+                    .map_err(internal)?
+                    .ok_or_else(|| internal(format!("receipt {index} of block {hash} missing")))?,
+            );
+        }
+        Ok(Some((block, receipts)))
+    }
+
+    fn submit(&self, bytes: Vec<u8>) -> Result<Hash, SubmitError> {
+        let max = self.0.spec.consensus.max_tx_bytes as usize;
+        let tx = SignedTransaction::check(&bytes, max, self.0.genesis_hash)?;
+        let hash = tx.hash();
+        // A transaction already finalized is a replay, whatever its nonce says.
+        if let Ok(Some(_)) = self.0.store.tx_location(&hash) {
+            return Err(SubmitError::Duplicate(hash));
+        }
+        let next = self
+            .0
+            .store
+            .nonce(&tx.tx.signer)
+            .map_err(|e| SubmitError::MempoolFull(format!("storage error: {e}")))?;
+        self.0.mempool().insert(tx, next)
+    }
+
+    fn next_nonce(&self, who: &PublicKey) -> u64 {
+        let finalized = self.0.store.nonce(who).unwrap_or(0);
+        self.0.mempool().pending_next_nonce(who, finalized)
+    }
+
+    fn transaction(
+        &self,
+        hash: &Hash,
+    ) -> Result<Option<(u64, u32, SignedTransaction, Receipt)>, BackendError> {
+        let Some(at) = self.0.store.tx_location(hash).map_err(internal)? else {
+            return Ok(None);
+        };
+        let block = self
+            .0
+            .store
+            .block_at(at.height)
+            .map_err(internal)?
+            .ok_or_else(|| internal(format!("block {} missing", at.height)))?;
+        let tx = block
+            .txs
+            .get(at.index as usize)
+            .cloned()
+            .ok_or_else(|| internal("tx index points past the block"))?;
+        let receipt = self
+            .0
+            .store
+            .receipt(at)
+            .map_err(internal)?
+            .ok_or_else(|| internal("receipt missing"))?;
+        Ok(Some((at.height, at.index, tx, receipt)))
+    }
+
+    fn query(
+        &self,
+        method: &str,
+        args_json: &str,
+        at_height: Option<u64>,
+    ) -> Result<serde_json::Value, BackendError> {
+        let head = self.0.finalized();
+        if let Some(h) = at_height
+            && h != head
+        {
+            return Err(BackendError::StateUnavailable(h));
+        }
+        self.0
+            .executor()
+            .query(method, args_json, head)
+            .map_err(|e| BackendError::Query(e.to_string()))
+    }
+
+    fn subscribe_heads(&self) -> broadcast::Receiver<Header> {
+        self.0.heads.subscribe()
+    }
+
+    fn contract(&self) -> ([u8; 32], u32) {
+        self.0.contract
+    }
+}

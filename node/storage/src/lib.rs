@@ -1,0 +1,118 @@
+//! Durable chain storage: hash-linked finalized blocks with their certificates, a height
+//! index, a transaction index, receipts, the contract state, account nonces and the head
+//! pointer. Everything one block changes is written in one atomic batch.
+//!
+//! [`RocksStore`] is the real store; [`MemStore`] is its in-memory twin for tests.
+#![forbid(unsafe_code)]
+
+mod memory;
+mod rocks;
+
+use std::collections::BTreeMap;
+
+use thiserror::Error;
+use v2v_primitives::{Block, Hash, PublicKey, Receipt};
+
+pub use memory::MemStore;
+pub use rocks::RocksStore;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(String),
+    #[error("corrupt database: {0}")]
+    Corrupt(String),
+    #[error("block {height} does not extend the head {head_height} ({head})")]
+    NotNext {
+        height: u64,
+        head_height: u64,
+        head: Hash,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Everything one finalized block writes.
+#[derive(Debug, Clone)]
+pub struct BlockCommit {
+    pub block: Block,
+    /// The encoded finality certificate (empty for genesis).
+    pub certificate: Vec<u8>,
+    /// One per transaction, in block order.
+    pub receipts: Vec<Receipt>,
+    /// Contract storage writes (`None` = removed).
+    pub contract_writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// New nonces (the next nonce each signer must use).
+    pub nonce_writes: Vec<(PublicKey, u64)>,
+    /// The state root's accumulator after this block (see `v2v-executor`).
+    pub accumulator: Vec<u8>,
+}
+
+/// Where a transaction is: block height and index in the block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxLocation {
+    pub height: u64,
+    pub index: u32,
+}
+
+/// The chain store. Reads may run concurrently with a commit and see either the state before
+/// or after it, never a part of it.
+pub trait Store: Send + Sync {
+    /// The last finalized block: (height, hash).
+    fn head(&self) -> Result<Option<(u64, Hash)>>;
+    fn block(&self, hash: &Hash) -> Result<Option<Block>>;
+    fn hash_at(&self, height: u64) -> Result<Option<Hash>>;
+    fn certificate(&self, hash: &Hash) -> Result<Option<Vec<u8>>>;
+    fn tx_location(&self, tx: &Hash) -> Result<Option<TxLocation>>;
+    fn receipt(&self, at: TxLocation) -> Result<Option<Receipt>>;
+    /// The whole contract state.
+    fn contract_state(&self) -> Result<BTreeMap<Vec<u8>, Vec<u8>>>;
+    /// Every account's next nonce.
+    fn nonces(&self) -> Result<BTreeMap<PublicKey, u64>>;
+    fn accumulator(&self) -> Result<Option<Vec<u8>>>;
+    /// One account's next nonce (0 if it never transacted).
+    fn nonce(&self, who: &PublicKey) -> Result<u64>;
+    /// Durably stores the consensus engine's safety-critical state (`Output::Persist`).
+    fn save_engine_state(&self, state: &[u8]) -> Result<()>;
+    fn engine_state(&self) -> Result<Option<Vec<u8>>>;
+    /// Writes a block atomically. It must be the genesis block of an empty store or extend
+    /// the head by one height and link to it.
+    fn commit(&self, c: &BlockCommit) -> Result<()>;
+
+    fn block_at(&self, height: u64) -> Result<Option<Block>> {
+        match self.hash_at(height)? {
+            Some(h) => self.block(&h),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The check every store makes before a commit.
+fn check_extends(head: Option<(u64, Hash)>, block: &Block) -> Result<()> {
+    let h = &block.header;
+    let ok = match head {
+        None => h.height == 0,
+        Some((height, hash)) => h.height == height + 1 && h.parent_hash == hash,
+    };
+    if ok {
+        Ok(())
+    } else {
+        let (head_height, head) = head.unwrap_or((0, Hash::ZERO));
+        Err(StoreError::NotNext {
+            height: h.height,
+            head_height,
+            head,
+        })
+    }
+}
+
+fn decode_block(bytes: &[u8]) -> Result<Block> {
+    Block::decode(bytes, usize::MAX).map_err(|e| StoreError::Corrupt(format!("block: {e}")))
+}
+
+fn decode_receipt(bytes: &[u8]) -> Result<Receipt> {
+    Receipt::decode(bytes).map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))
+}
+
+#[cfg(test)]
+mod tests;
