@@ -8,8 +8,8 @@ mod spec;
 
 pub use presets::{DevAccount, LocalKeys, dev, dev_validator_keys, local};
 pub use spec::{
-    ChainSpec, ConsensusParams, ContractSpec, EngineKind, ExecutionParams, GenesisSpec,
-    SpecError, ValidatorSpec,
+    ChainSpec, ConsensusParams, ContractSpec, EngineKind, ExecutionParams, GenesisSpec, SpecError,
+    ValidatorSpec,
 };
 
 /// The market contract built from `contracts/market` (rebuilt by `scripts/build-contract.sh`).

@@ -7,8 +7,8 @@ use v2v_abi::genesis::{GenesisClient, GenesisMarket, GenesisMeetingPoint};
 use v2v_crypto::{BlsKeypair, KeyFile, Keypair, ValidatorKeyFile, to_hex};
 
 use crate::{
-    ChainSpec, ConsensusParams, ContractSpec, EngineKind, ExecutionParams, GenesisSpec, MARKET_WASM,
-    SpecError, ValidatorSpec,
+    ChainSpec, ConsensusParams, ContractSpec, EngineKind, ExecutionParams, GenesisSpec,
+    MARKET_WASM, SpecError, ValidatorSpec,
 };
 
 /// A well-known dev account: its name, key and opening balance in µcr.
@@ -148,7 +148,9 @@ pub fn local(
     keys_dir: &Path,
 ) -> Result<(ChainSpec, LocalKeys), SpecError> {
     if n == 0 || n > 512 {
-        return Err(SpecError::Invalid(format!("{n} validators: choose 1 to 512")));
+        return Err(SpecError::Invalid(format!(
+            "{n} validators: choose 1 to 512"
+        )));
     }
     let io = |p: &Path, e: v2v_crypto::CryptoError| SpecError::Io {
         path: p.display().to_string(),
@@ -180,7 +182,9 @@ pub fn local(
     for name in ["alice", "bob", "charlie"] {
         let key = Keypair::generate();
         let path = keys_dir.join(format!("{name}.json"));
-        KeyFile::from_keypair(&key).write(&path).map_err(|e| io(&path, e))?;
+        KeyFile::from_keypair(&key)
+            .write(&path)
+            .map_err(|e| io(&path, e))?;
         client_paths.push(path);
         clients.push(DevAccount {
             name: name.into(),
@@ -236,7 +240,10 @@ mod tests {
         assert!(s.validate().is_err(), "code hash must cover the wasm");
         let mut s = spec.clone();
         s.validators[0].bls_pop = spec.validators[0].bls.clone();
-        assert!(s.validate().is_err(), "a bad proof of possession must be refused");
+        assert!(
+            s.validate().is_err(),
+            "a bad proof of possession must be refused"
+        );
         let mut s = spec.clone();
         s.validators.push(s.validators[0].clone());
         assert!(s.validate().is_err(), "solo runs one validator");

@@ -115,7 +115,8 @@ pub struct ChainSpec {
 
 impl ChainSpec {
     pub fn from_json(text: &str) -> Result<Self, SpecError> {
-        let spec: ChainSpec = serde_json::from_str(text).map_err(|e| SpecError::Parse(e.to_string()))?;
+        let spec: ChainSpec =
+            serde_json::from_str(text).map_err(|e| SpecError::Parse(e.to_string()))?;
         spec.validate()?;
         Ok(spec)
     }
@@ -150,8 +151,13 @@ impl ChainSpec {
 
     /// The contract's Wasm bytes (checked against `code_hash` by [`ChainSpec::validate`]).
     pub fn wasm(&self) -> Result<Vec<u8>, SpecError> {
-        hex::decode(self.contract.wasm.strip_prefix("0x").unwrap_or(&self.contract.wasm))
-            .map_err(|e| SpecError::Invalid(format!("contract.wasm is not hex: {e}")))
+        hex::decode(
+            self.contract
+                .wasm
+                .strip_prefix("0x")
+                .unwrap_or(&self.contract.wasm),
+        )
+        .map_err(|e| SpecError::Invalid(format!("contract.wasm is not hex: {e}")))
     }
 
     /// The genesis input of the contract: the market state with the spec's operators.

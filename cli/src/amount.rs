@@ -20,7 +20,9 @@ pub fn parse_credits(s: &str) -> anyhow::Result<u64> {
     let whole: u64 = if whole.is_empty() {
         0
     } else {
-        whole.parse().with_context(|| format!("'{s}' is too large"))?
+        whole
+            .parse()
+            .with_context(|| format!("'{s}' is too large"))?
     };
     let frac_micro: u64 = format!("{frac:0<6}").parse().unwrap_or(0);
     whole
@@ -31,7 +33,11 @@ pub fn parse_credits(s: &str) -> anyhow::Result<u64> {
 
 /// Formats µcr as credits with 6 decimals.
 pub fn format_credits(micro: u64) -> String {
-    format!("{}.{:06}", micro / MICRO_PER_CREDIT, micro % MICRO_PER_CREDIT)
+    format!(
+        "{}.{:06}",
+        micro / MICRO_PER_CREDIT,
+        micro % MICRO_PER_CREDIT
+    )
 }
 
 #[cfg(test)]

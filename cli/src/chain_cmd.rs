@@ -23,7 +23,10 @@ enum ChainCommand {
     /// A finalized transaction and its receipt.
     Tx { hash: String },
     /// Run a read-only contract query, e.g. `query params` or `query account '{"clientId":"alice"}'`.
-    Query { method: String, args: Option<String> },
+    Query {
+        method: String,
+        args: Option<String>,
+    },
 }
 
 fn block_id(s: &str) -> anyhow::Result<BlockId> {
@@ -46,12 +49,16 @@ pub async fn run(args: ChainArgs) -> anyhow::Result<()> {
         ChainCommand::Head => print(&client.get_header(None).await?),
         ChainCommand::Block { at } => print(&client.get_block(Some(block_id(&at)?)).await?),
         ChainCommand::Tx { hash } => {
-            let h = Hash::from_hex(&hash).ok_or_else(|| anyhow::anyhow!("'{hash}' is not a 0x hash"))?;
+            let h = Hash::from_hex(&hash)
+                .ok_or_else(|| anyhow::anyhow!("'{hash}' is not a 0x hash"))?;
             print(&client.get_by_hash(h).await?)
         }
         ChainCommand::Query { method, args } => {
             let args = match args {
-                Some(a) => Some(serde_json::from_str(&a).map_err(|e| anyhow::anyhow!("arguments are not JSON: {e}"))?),
+                Some(a) => Some(
+                    serde_json::from_str(&a)
+                        .map_err(|e| anyhow::anyhow!("arguments are not JSON: {e}"))?,
+                ),
                 None => None,
             };
             print(&client.query(method, args, None).await?)

@@ -59,7 +59,9 @@ fn key_command(cmd: KeyCommand) -> anyhow::Result<()> {
             }
             let k = Keypair::generate();
             match validator {
-                Some(name) => ValidatorKeyFile::new(&name, &k, &BlsKeypair::generate()).write(&out)?,
+                Some(name) => {
+                    ValidatorKeyFile::new(&name, &k, &BlsKeypair::generate()).write(&out)?
+                }
                 None => KeyFile::from_keypair(&k).write(&out)?,
             }
             println!("public key: {}", k.public());
@@ -81,7 +83,10 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

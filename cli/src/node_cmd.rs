@@ -114,7 +114,15 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     })
     .await?;
     println!("V2V development chain (one validator, engine solo)");
-    println!("  base path:    {}{}", base.display(), if args.base_path.is_none() { " (temporary)" } else { "" });
+    println!(
+        "  base path:    {}{}",
+        base.display(),
+        if args.base_path.is_none() {
+            " (temporary)"
+        } else {
+            ""
+        }
+    );
     println!("  chain spec:   {}", spec_path.display());
     println!("  genesis hash: {}", node.genesis_hash);
     println!("  head height:  {}", node.head_height);
@@ -126,7 +134,11 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         } else {
             format!("client '{name}', {} credits", format_credits(*balance))
         };
-        println!("    {name:<9} {}  {role}\n              key file: {}", key.public(), path.display());
+        println!(
+            "    {name:<9} {}  {role}\n              key file: {}",
+            key.public(),
+            path.display()
+        );
     }
     println!("Press Ctrl-C to stop.");
     run_until_stopped(node).await

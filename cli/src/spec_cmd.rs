@@ -75,7 +75,8 @@ pub fn run(cmd: SpecCommand) -> anyhow::Result<()> {
                     } else {
                         EngineKind::Pbft
                     });
-                    let (spec, keys) = v2v_chain_spec::local(validators, engine, base_port, &keys_dir)?;
+                    let (spec, keys) =
+                        v2v_chain_spec::local(validators, engine, base_port, &keys_dir)?;
                     for p in &keys.validators {
                         println!("validator key: {}", p.display());
                     }
@@ -97,7 +98,10 @@ pub fn run(cmd: SpecCommand) -> anyhow::Result<()> {
             println!("  name:         {} ({})", spec.name, spec.id);
             println!("  engine:       {}", spec.consensus.engine.as_str());
             println!("  validators:   {}", spec.validators.len());
-            println!("  contract:     version {} {}", spec.contract.version, spec.contract.code_hash);
+            println!(
+                "  contract:     version {} {}",
+                spec.contract.version, spec.contract.code_hash
+            );
             println!("  genesis hash: {hash}");
         }
     }

@@ -9,7 +9,9 @@ use v2v_abi::MarketCall;
 use v2v_crypto::{KeyFile, Keypair};
 use v2v_primitives::{Hash, UnsignedTransaction};
 use v2v_rpc::jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use v2v_rpc::{AuthorApiClient, MarketApiClient, StateApiClient, SystemApiClient, TxApiClient, TxLookup};
+use v2v_rpc::{
+    AuthorApiClient, MarketApiClient, StateApiClient, SystemApiClient, TxApiClient, TxLookup,
+};
 
 use crate::amount::{format_credits, parse_credits};
 
@@ -83,7 +85,9 @@ pub async fn run(args: WalletArgs) -> anyhow::Result<()> {
                 None => {
                     let key = load_key(&args.key)?;
                     let args = serde_json::json!({ "publicKey": key.public().to_hex() });
-                    let a = client.query("accountByKey".into(), Some(args), None).await?;
+                    let a = client
+                        .query("accountByKey".into(), Some(args), None)
+                        .await?;
                     if a.is_null() {
                         bail!("{} is not a registered client", key.public());
                     }
@@ -106,7 +110,10 @@ pub async fn run(args: WalletArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let found = wait_finalized(&client, hash, Duration::from_secs(60)).await?;
-    println!("finalized in block {} (index {})", found.height, found.index);
+    println!(
+        "finalized in block {} (index {})",
+        found.height, found.index
+    );
     if found.receipt.success {
         for e in &found.receipt.events {
             println!("  event: {e}");
@@ -115,7 +122,10 @@ pub async fn run(args: WalletArgs) -> anyhow::Result<()> {
     } else {
         bail!(
             "the transaction failed: {}",
-            found.receipt.error.unwrap_or_else(|| "unknown error".into())
+            found
+                .receipt
+                .error
+                .unwrap_or_else(|| "unknown error".into())
         )
     }
 }
@@ -134,7 +144,12 @@ fn print_account(a: &serde_json::Value) {
 }
 
 /// Signs `call` with the account's next nonce and submits it.
-pub async fn submit(client: &HttpClient, key: &Keypair, call: &MarketCall, memo_bytes: usize) -> anyhow::Result<Hash> {
+pub async fn submit(
+    client: &HttpClient,
+    key: &Keypair,
+    call: &MarketCall,
+    memo_bytes: usize,
+) -> anyhow::Result<Hash> {
     let chain = client.chain().await.context("reading the chain id")?;
     let nonce = client.next_nonce(key.public().to_hex()).await?;
     let tx = UnsignedTransaction {
@@ -158,7 +173,11 @@ pub fn hex_encode(b: &[u8]) -> String {
 }
 
 /// Polls until the transaction is in a finalized block.
-pub async fn wait_finalized(client: &HttpClient, hash: Hash, timeout: Duration) -> anyhow::Result<TxLookup> {
+pub async fn wait_finalized(
+    client: &HttpClient,
+    hash: Hash,
+    timeout: Duration,
+) -> anyhow::Result<TxLookup> {
     let start = Instant::now();
     loop {
         match client.get_by_hash(hash).await {

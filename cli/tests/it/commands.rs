@@ -9,7 +9,12 @@ fn key_generate_and_inspect() {
     let p = path.to_str().unwrap();
     let (ok, out, err) = run(&["key", "generate", "--out", p]);
     assert!(ok, "{err}");
-    let pk = out.lines().next().unwrap().trim_start_matches("public key: ").to_string();
+    let pk = out
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("public key: ")
+        .to_string();
     let (ok, out, _) = run(&["key", "inspect", p]);
     assert!(ok);
     assert_eq!(out.trim(), pk);
@@ -60,7 +65,10 @@ fn chain_spec_build_and_verify() {
     std::fs::write(&spec, &tampered).unwrap();
     let (ok, out2, _) = run(&["chain-spec", "verify", spec.to_str().unwrap()]);
     assert!(ok);
-    assert!(!out2.contains(&built_hash), "a different genesis must give a different hash");
+    assert!(
+        !out2.contains(&built_hash),
+        "a different genesis must give a different hash"
+    );
     let broken = text.replacen("\"codeHash\": \"0x", "\"codeHash\": \"0x00", 1);
     std::fs::write(&spec, broken).unwrap();
     let (ok, _, err) = run(&["chain-spec", "verify", spec.to_str().unwrap()]);
@@ -69,9 +77,23 @@ fn chain_spec_build_and_verify() {
     // The dev preset is the same chain every time.
     let dev1 = dir.path().join("dev1.json");
     let dev2 = dir.path().join("dev2.json");
-    let (ok, o1, _) = run(&["chain-spec", "build", "--preset", "dev", "--out", dev1.to_str().unwrap()]);
+    let (ok, o1, _) = run(&[
+        "chain-spec",
+        "build",
+        "--preset",
+        "dev",
+        "--out",
+        dev1.to_str().unwrap(),
+    ]);
     assert!(ok);
-    let (ok, o2, _) = run(&["chain-spec", "build", "--preset", "dev", "--out", dev2.to_str().unwrap()]);
+    let (ok, o2, _) = run(&[
+        "chain-spec",
+        "build",
+        "--preset",
+        "dev",
+        "--out",
+        dev2.to_str().unwrap(),
+    ]);
     assert!(ok);
     assert_eq!(o1.lines().last(), o2.lines().last());
 }

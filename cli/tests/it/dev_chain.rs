@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use v2v_abi::MarketCall;
 use v2v_primitives::{Hash, Keypair, UnsignedTransaction};
 use v2v_rpc::jsonrpsee::core::ClientError;
+use v2v_rpc::jsonrpsee::core::client::ClientT;
 use v2v_rpc::jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use v2v_rpc::{
     AuthorApiClient, BlockId, ChainApiClient, MarketApiClient, StateApiClient, SystemApiClient,
@@ -36,7 +37,10 @@ fn signed(key: &Keypair, chain: Hash, nonce: u64, call: &MarketCall, memo: usize
 }
 
 fn hex(b: &[u8]) -> String {
-    format!("0x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+    format!(
+        "0x{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    )
 }
 
 async fn wait_for(c: &HttpClient, hash: Hash) -> TxLookup {
@@ -66,7 +70,12 @@ async fn check_links(c: &HttpClient) -> u64 {
     let mut parent = c.get_header(Some(BlockId::Height(0))).await.unwrap();
     for h in 1..=head.height {
         let header = c.get_header(Some(BlockId::Height(h))).await.unwrap();
-        assert_eq!(header.parent_hash, parent.hash, "block {h} does not link to {}", h - 1);
+        assert_eq!(
+            header.parent_hash,
+            parent.hash,
+            "block {h} does not link to {}",
+            h - 1
+        );
         assert_eq!(c.get_block_hash(h).await.unwrap(), header.hash);
         parent = header;
     }
@@ -87,16 +96,47 @@ async fn dev_chain_end_to_end_with_restart() {
         .request::<serde_json::Value, _>("rpc_methods", v2v_rpc::jsonrpsee::rpc_params![])
         .await
         .unwrap();
-    for m in ["system_health", "chain_getBlock", "author_submitTransaction", "market_getAccount", "chain_subscribeFinalizedHeads"] {
-        assert!(methods["methods"].as_array().unwrap().iter().any(|x| x == m), "{m} missing");
+    for m in [
+        "system_health",
+        "chain_getBlock",
+        "author_submitTransaction",
+        "market_getAccount",
+        "chain_subscribeFinalizedHeads",
+    ] {
+        assert!(
+            methods["methods"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x == m),
+            "{m} missing"
+        );
     }
 
     // Register and deposit, through the JSON-RPC client, and wait for finality.
     let key = Keypair::generate();
-    let reg = signed(&key, chain, 0, &MarketCall::Register { client_id: "erin".into() }, 0);
+    let reg = signed(
+        &key,
+        chain,
+        0,
+        &MarketCall::Register {
+            client_id: "erin".into(),
+        },
+        0,
+    );
     let reg_hash = c.submit_transaction(hex(&reg)).await.unwrap();
-    assert_eq!(c.next_nonce(key.public().to_hex()).await.unwrap(), 1, "pending tx counts");
-    let dep = signed(&key, chain, 1, &MarketCall::Deposit { amount: 12_500_000 }, 1000);
+    assert_eq!(
+        c.next_nonce(key.public().to_hex()).await.unwrap(),
+        1,
+        "pending tx counts"
+    );
+    let dep = signed(
+        &key,
+        chain,
+        1,
+        &MarketCall::Deposit { amount: 12_500_000 },
+        1000,
+    );
     let dep_hash = c.submit_transaction(hex(&dep)).await.unwrap();
     let r1 = wait_for(&c, reg_hash).await;
     let r2 = wait_for(&c, dep_hash).await;
@@ -108,30 +148,88 @@ async fn dev_chain_end_to_end_with_restart() {
     assert_eq!(acct["publicKey"], key.public().to_hex());
 
     // A failed transaction is recorded with its error and only moves the nonce.
-    let over = signed(&key, chain, 2, &MarketCall::Withdraw { amount: 99_000_000 }, 0);
+    let over = signed(
+        &key,
+        chain,
+        2,
+        &MarketCall::Withdraw { amount: 99_000_000 },
+        0,
+    );
     let over_hash = c.submit_transaction(hex(&over)).await.unwrap();
     let r3 = wait_for(&c, over_hash).await;
     assert!(!r3.receipt.success);
-    assert!(r3.receipt.error.as_deref().unwrap().contains("insufficient funds"));
-    assert_eq!(c.get_account("erin".into()).await.unwrap()["balance"], "12500000");
+    assert!(
+        r3.receipt
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("insufficient funds")
+    );
+    assert_eq!(
+        c.get_account("erin".into()).await.unwrap()["balance"],
+        "12500000"
+    );
 
     // Bad transactions: each refused with its own code, nothing stored.
     let nonce_before = c.next_nonce(key.public().to_hex()).await.unwrap();
     let head_before = c.health().await.unwrap().finalized_height;
-    let good = signed(&key, chain, nonce_before, &MarketCall::Deposit { amount: 1 }, 0);
+    let good = signed(
+        &key,
+        chain,
+        nonce_before,
+        &MarketCall::Deposit { amount: 1 },
+        0,
+    );
     let mut bad_sig = good.clone();
     let n = bad_sig.len();
     bad_sig[n - 1] ^= 0x55;
-    let wrong_chain = signed(&key, Hash([9; 32]), nonce_before, &MarketCall::Deposit { amount: 1 }, 0);
-    let oversized = signed(&key, chain, nonce_before, &MarketCall::Deposit { amount: 1 }, 70_000);
+    let wrong_chain = signed(
+        &key,
+        Hash([9; 32]),
+        nonce_before,
+        &MarketCall::Deposit { amount: 1 },
+        0,
+    );
+    let oversized = signed(
+        &key,
+        chain,
+        nonce_before,
+        &MarketCall::Deposit { amount: 1 },
+        70_000,
+    );
     let cases: Vec<(Result<Hash, ClientError>, i32)> = vec![
-        (c.submit_transaction(hex(&bad_sig)).await, codes::TX_BAD_SIGNATURE),
-        (c.submit_transaction(hex(&wrong_chain)).await, codes::TX_WRONG_CHAIN),
+        (
+            c.submit_transaction(hex(&bad_sig)).await,
+            codes::TX_BAD_SIGNATURE,
+        ),
+        (
+            c.submit_transaction(hex(&wrong_chain)).await,
+            codes::TX_WRONG_CHAIN,
+        ),
         (c.submit_transaction(hex(&reg)).await, codes::TX_DUPLICATE),
-        (c.submit_transaction(hex(&signed(&key, chain, 0, &MarketCall::Deposit { amount: 5 }, 0))).await, codes::TX_STALE_NONCE),
-        (c.submit_transaction(hex(&oversized)).await, codes::TX_TOO_LARGE),
-        (c.submit_transaction(hex(&good[..40])).await, codes::TX_UNDECODABLE),
-        (c.submit_transaction("0xzz".into()).await, codes::TX_UNDECODABLE),
+        (
+            c.submit_transaction(hex(&signed(
+                &key,
+                chain,
+                0,
+                &MarketCall::Deposit { amount: 5 },
+                0,
+            )))
+            .await,
+            codes::TX_STALE_NONCE,
+        ),
+        (
+            c.submit_transaction(hex(&oversized)).await,
+            codes::TX_TOO_LARGE,
+        ),
+        (
+            c.submit_transaction(hex(&good[..40])).await,
+            codes::TX_UNDECODABLE,
+        ),
+        (
+            c.submit_transaction("0xzz".into()).await,
+            codes::TX_UNDECODABLE,
+        ),
     ];
     let mut seen = std::collections::BTreeSet::new();
     for (result, want) in cases {
@@ -142,16 +240,30 @@ async fn dev_chain_end_to_end_with_restart() {
     }
     assert_eq!(seen.len(), 6, "distinct errors for distinct reasons");
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(c.next_nonce(key.public().to_hex()).await.unwrap(), nonce_before);
-    assert_eq!(c.get_account("erin".into()).await.unwrap()["balance"], "12500000");
+    assert_eq!(
+        c.next_nonce(key.public().to_hex()).await.unwrap(),
+        nonce_before
+    );
+    assert_eq!(
+        c.get_account("erin".into()).await.unwrap()["balance"],
+        "12500000"
+    );
     for bad in [&bad_sig, &wrong_chain] {
-        let h = v2v_primitives::SignedTransaction::decode(bad, 1 << 20).unwrap().hash();
-        assert!(c.get_by_hash(h).await.is_err(), "a rejected tx must not be stored");
+        let h = v2v_primitives::SignedTransaction::decode(bad, 1 << 20)
+            .unwrap()
+            .hash();
+        assert!(
+            c.get_by_hash(h).await.is_err(),
+            "a rejected tx must not be stored"
+        );
     }
     let _ = head_before;
 
     // Queries and errors for reads.
-    assert_eq!(c.query("params".into(), None, None).await.unwrap()["treasury"], "treasury");
+    assert_eq!(
+        c.query("params".into(), None, None).await.unwrap()["treasury"],
+        "treasury"
+    );
     let (code, _) = match c.get_account("nobody".into()).await {
         Err(ClientError::Call(e)) => (e.code(), e.message().to_string()),
         other => panic!("{other:?}"),
@@ -169,25 +281,46 @@ async fn dev_chain_end_to_end_with_restart() {
     let height = check_links(&c).await;
     assert!(height >= 2);
     let lines = node.interrupt();
-    assert!(lines.iter().any(|l| l.contains("stopped cleanly")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("stopped cleanly")),
+        "{lines:?}"
+    );
 
     // Restart on the same base path: same chain, same blocks, same balance.
     let node = DevNode::start(base.path());
     let c = client(&node.rpc_url);
     assert_eq!(c.chain().await.unwrap().genesis_hash, chain);
     let again = check_links(&c).await;
-    assert!(again >= height, "the chain resumed from its head ({again} < {height})");
+    assert!(
+        again >= height,
+        "the chain resumed from its head ({again} < {height})"
+    );
     let old_head = c.get_header(Some(BlockId::Height(height))).await.unwrap();
-    assert_eq!(old_head.state_root, root, "the last block before the restart is unchanged");
-    assert_eq!(c.get_account("erin".into()).await.unwrap()["balance"], "12500000");
+    assert_eq!(
+        old_head.state_root, root,
+        "the last block before the restart is unchanged"
+    );
+    assert_eq!(
+        c.get_account("erin".into()).await.unwrap()["balance"],
+        "12500000"
+    );
     let found = c.get_by_hash(dep_hash).await.unwrap();
     assert_eq!(found.height, r2.height);
     // And it keeps producing blocks with the same key's next nonce.
     let next = c.next_nonce(key.public().to_hex()).await.unwrap();
-    let more = signed(&key, chain, next, &MarketCall::Withdraw { amount: 500_000 }, 0);
+    let more = signed(
+        &key,
+        chain,
+        next,
+        &MarketCall::Withdraw { amount: 500_000 },
+        0,
+    );
     let more_hash = c.submit_transaction(hex(&more)).await.unwrap();
     assert!(wait_for(&c, more_hash).await.receipt.success);
-    assert_eq!(c.get_account("erin".into()).await.unwrap()["balance"], "12000000");
+    assert_eq!(
+        c.get_account("erin".into()).await.unwrap()["balance"],
+        "12000000"
+    );
     node.interrupt();
 }
 
@@ -203,7 +336,13 @@ async fn finalized_heads_subscription_over_websocket() {
     let chain = c.chain().await.unwrap().genesis_hash;
     let alice = Keypair::from_name("alice");
     let h = c
-        .submit_transaction(hex(&signed(&alice, chain, 0, &MarketCall::Deposit { amount: 3 }, 0)))
+        .submit_transaction(hex(&signed(
+            &alice,
+            chain,
+            0,
+            &MarketCall::Deposit { amount: 3 },
+            0,
+        )))
         .await
         .unwrap();
     let found = wait_for(&c, h).await;

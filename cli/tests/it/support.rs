@@ -50,9 +50,12 @@ impl DevNode {
         let deadline = Instant::now() + Duration::from_secs(60);
         while node.rpc_url.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = out_rx
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("v2v dev did not print its RPC URL: {:?}", node.drain_stderr()));
+            let line = out_rx.recv_timeout(left).unwrap_or_else(|_| {
+                panic!(
+                    "v2v dev did not print its RPC URL: {:?}",
+                    node.drain_stderr()
+                )
+            });
             if let Some(rest) = line.trim().strip_prefix("genesis hash:") {
                 node.genesis_hash = rest.trim().to_string();
             }
@@ -103,10 +106,7 @@ impl Drop for DevNode {
 
 /// Runs `v2v ARGS` to completion (bounded) and returns (success, stdout, stderr).
 pub fn run(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run v2v");
+    let out = Command::new(BIN).args(args).output().expect("run v2v");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -5,8 +5,8 @@ use v2v_abi::MarketCall;
 use v2v_abi::genesis::{GenesisMarket, parse_hex_array, to_hex};
 
 use crate::state::{
-    ACCOUNT_PREFIX, Account, KEY_PREFIX, MEETING_POINT_PREFIX, OPERATOR_PREFIX, PARAMS_KEY,
-    Params, key,
+    ACCOUNT_PREFIX, Account, KEY_PREFIX, MEETING_POINT_PREFIX, OPERATOR_PREFIX, PARAMS_KEY, Params,
+    key,
 };
 use crate::{Host, MarketError};
 
@@ -124,8 +124,9 @@ pub fn query(host: &impl Host, method: &str, args: &Value) -> Result<Value, Mark
         }
         "accountByKey" => {
             let pk_hex = str_arg(args, "publicKey")?;
-            let pk = parse_hex_array::<32>(pk_hex)
-                .ok_or_else(|| MarketError::BadArguments("publicKey is not 32 bytes of hex".into()))?;
+            let pk = parse_hex_array::<32>(pk_hex).ok_or_else(|| {
+                MarketError::BadArguments("publicKey is not 32 bytes of hex".into())
+            })?;
             match client_of(host, &pk)? {
                 Some(id) => {
                     let acct = get_account(host, &id)?;
@@ -163,8 +164,9 @@ pub fn query(host: &impl Host, method: &str, args: &Value) -> Result<Value, Mark
         }
         "isOperator" => {
             let pk_hex = str_arg(args, "publicKey")?;
-            let pk = parse_hex_array::<32>(pk_hex)
-                .ok_or_else(|| MarketError::BadArguments("publicKey is not 32 bytes of hex".into()))?;
+            let pk = parse_hex_array::<32>(pk_hex).ok_or_else(|| {
+                MarketError::BadArguments("publicKey is not 32 bytes of hex".into())
+            })?;
             Ok(Value::Bool(host.get(&key(OPERATOR_PREFIX, &pk)).is_some()))
         }
         "version" => Ok(json!(crate::VERSION)),
@@ -189,8 +191,14 @@ fn str_arg<'a>(args: &'a Value, name: &str) -> Result<&'a str, MarketError> {
 
 fn decode_point(v: &[u8]) -> Result<(i64, i64), MarketError> {
     let bad = || MarketError::CorruptState("meeting point value".into());
-    let x = v.get(0..8).and_then(|s| <[u8; 8]>::try_from(s).ok()).ok_or_else(bad)?;
-    let y = v.get(8..16).and_then(|s| <[u8; 8]>::try_from(s).ok()).ok_or_else(bad)?;
+    let x = v
+        .get(0..8)
+        .and_then(|s| <[u8; 8]>::try_from(s).ok())
+        .ok_or_else(bad)?;
+    let y = v
+        .get(8..16)
+        .and_then(|s| <[u8; 8]>::try_from(s).ok())
+        .ok_or_else(bad)?;
     Ok((i64::from_le_bytes(x), i64::from_le_bytes(y)))
 }
 
@@ -318,7 +326,12 @@ mod tests {
 
         h.caller = [3u8; 32];
         assert_eq!(
-            execute(&mut h, &MarketCall::Register { client_id: "alice".into() }),
+            execute(
+                &mut h,
+                &MarketCall::Register {
+                    client_id: "alice".into()
+                }
+            ),
             Err(MarketError::ClientIdTaken("alice".into()))
         );
         assert_eq!(
@@ -326,7 +339,12 @@ mod tests {
             Err(MarketError::NotRegistered)
         );
         assert!(matches!(
-            execute(&mut h, &MarketCall::Register { client_id: "Bad Id".into() }),
+            execute(
+                &mut h,
+                &MarketCall::Register {
+                    client_id: "Bad Id".into()
+                }
+            ),
             Err(MarketError::InvalidClientId(_))
         ));
     }
@@ -350,7 +368,12 @@ mod tests {
         assert_eq!(mps, json!([{"id":1,"x":0,"y":0},{"id":2,"x":-5,"y":7}]));
         let p = query(&h, "params", &Value::Null).unwrap();
         assert_eq!(p["feeRate"], "2");
-        let a = query(&h, "accountByKey", &json!({"publicKey": to_hex(&[1u8; 32])})).unwrap();
+        let a = query(
+            &h,
+            "accountByKey",
+            &json!({"publicKey": to_hex(&[1u8; 32])}),
+        )
+        .unwrap();
         assert_eq!(a["clientId"], "alice");
         assert_eq!(a["balance"], "1000");
         assert_eq!(

@@ -44,7 +44,10 @@ impl ValidatorSet {
 /// The message a validator signs to commit `block_hash` at `height` in `view`.
 pub fn commit_message(height: u64, view: u64, block_hash: &Hash) -> Vec<u8> {
     let mut w = Writer::with_capacity(COMMIT_DOMAIN.len() + 48);
-    w.fixed(COMMIT_DOMAIN).u64(height).u64(view).fixed(&block_hash.0);
+    w.fixed(COMMIT_DOMAIN)
+        .u64(height)
+        .u64(view)
+        .fixed(&block_hash.0);
     w.finish()
 }
 
@@ -95,7 +98,9 @@ impl Certificate {
         let mut r = Reader::new(bytes);
         let kind = r.u8("kind").map_err(err)?;
         if kind != 1 {
-            return Err(CertificateError::Undecodable(format!("unknown kind {kind}")));
+            return Err(CertificateError::Undecodable(format!(
+                "unknown kind {kind}"
+            )));
         }
         let height = r.u64("height").map_err(err)?;
         let view = r.u64("view").map_err(err)?;

@@ -32,7 +32,10 @@ pub enum Input {
     Start { next_height: u64 },
     /// A consensus message from validator `from` (bytes as received: engines decode and
     /// authenticate them, and ignore what does not decode).
-    Message { from: ValidatorIndex, payload: Vec<u8> },
+    Message {
+        from: ValidatorIndex,
+        payload: Vec<u8>,
+    },
     /// A timer set earlier fired.
     Timeout(TimerId),
     /// The block requested by [`Output::RequestProposal`] is built, executed and stored as a
@@ -44,7 +47,10 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     /// Send `payload` to validator `to`.
-    Send { to: ValidatorIndex, payload: Vec<u8> },
+    Send {
+        to: ValidatorIndex,
+        payload: Vec<u8>,
+    },
     /// Send `payload` to every other validator.
     Broadcast { payload: Vec<u8> },
     /// Start (or restart) timer `id`, firing after `after_ms` of the node's clock.

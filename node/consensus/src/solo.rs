@@ -79,13 +79,14 @@ mod tests {
             vec![Output::RequestProposal { height: 5, view: 0 }]
         );
         // A proposal for another height is ignored.
-        assert!(e
-            .handle(Input::ProposalReady(Proposal {
+        assert!(
+            e.handle(Input::ProposalReady(Proposal {
                 height: 6,
                 view: 0,
                 block_hash: Hash([1; 32])
             }))
-            .is_empty());
+            .is_empty()
+        );
         let out = e.handle(Input::ProposalReady(Proposal {
             height: 5,
             view: 0,
@@ -101,12 +102,13 @@ mod tests {
         assert_eq!(&back, certificate);
         assert_eq!(out[1], Output::RequestProposal { height: 6, view: 0 });
         // Replaying the same proposal commits nothing twice.
-        assert!(e
-            .handle(Input::ProposalReady(Proposal {
+        assert!(
+            e.handle(Input::ProposalReady(Proposal {
                 height: 5,
                 view: 0,
                 block_hash: Hash([2; 32])
             }))
-            .is_empty());
+            .is_empty()
+        );
     }
 }

@@ -42,7 +42,8 @@ fn verify_with(
         what: "BLS public key",
         reason: format!("{e:?}"),
     })?;
-    let sig = min_pk::Signature::sig_validate(&sig.0, true).map_err(|_| CryptoError::BadSignature)?;
+    let sig =
+        min_pk::Signature::sig_validate(&sig.0, true).map_err(|_| CryptoError::BadSignature)?;
     match sig.verify(true, msg, dst, &[], &pk, false) {
         BLST_ERROR::BLST_SUCCESS => Ok(()),
         _ => Err(CryptoError::BadSignature),
@@ -136,7 +137,11 @@ mod tests {
         let pop = k.proof_of_possession();
         k.public().verify_possession(&pop).unwrap();
         // A consensus signature over the key is not a proof of possession (different DST).
-        assert!(k.public().verify_possession(&k.sign(&k.public().0)).is_err());
+        assert!(
+            k.public()
+                .verify_possession(&k.sign(&k.public().0))
+                .is_err()
+        );
         let other = BlsKeypair::from_ikm(&[8u8; 32]).unwrap();
         assert!(other.public().verify_possession(&pop).is_err());
         let back = BlsKeypair::from_secret_bytes(&k.secret_bytes()).unwrap();

@@ -20,7 +20,8 @@ impl PublicKey {
     pub fn verify(&self, msg: &[u8], sig: &Signature) -> Result<(), CryptoError> {
         let vk = VerifyingKey::from_bytes(&self.0).map_err(|_| CryptoError::BadSignature)?;
         let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
-        vk.verify_strict(msg, &sig).map_err(|_| CryptoError::BadSignature)
+        vk.verify_strict(msg, &sig)
+            .map_err(|_| CryptoError::BadSignature)
     }
 
     pub fn to_hex(&self) -> String {

@@ -112,7 +112,8 @@ impl ValidatorKeyFile {
 
     pub fn keys(&self) -> Result<(Keypair, BlsKeypair), CryptoError> {
         let ed = self.ed25519.keypair()?;
-        let bls = BlsKeypair::from_secret_bytes(&hex_array(&self.bls.secret_key, "BLS secret key")?)?;
+        let bls =
+            BlsKeypair::from_secret_bytes(&hex_array(&self.bls.secret_key, "BLS secret key")?)?;
         if to_hex(&bls.public().0) != self.bls.public_key.to_lowercase() {
             return Err(CryptoError::Invalid {
                 what: "validator key file",

@@ -135,7 +135,10 @@ pub fn runtime_for(spec: &ChainSpec) -> Result<Runtime, ExecutorError> {
 impl Executor {
     /// Builds the genesis state and block from a spec: runs the contract's `v2v_init` with the
     /// genesis market. Returns the executor and the genesis block's store record.
-    pub fn genesis(spec: &ChainSpec, runtime: Runtime) -> Result<(Self, BlockCommit), ExecutorError> {
+    pub fn genesis(
+        spec: &ChainSpec,
+        runtime: Runtime,
+    ) -> Result<(Self, BlockCommit), ExecutorError> {
         spec.validate()?;
         let contract = runtime.load(&spec.wasm()?)?;
         if contract.version() != spec.contract.version {
@@ -202,7 +205,11 @@ impl Executor {
     /// Opens the executor on a store: writes genesis into an empty store, or loads the stored
     /// state after checking that it belongs to this spec, that the head's links and the last
     /// blocks' links hold, and that the state matches the head's state root.
-    pub fn open(spec: &ChainSpec, runtime: Runtime, store: &dyn Store) -> Result<Self, ExecutorError> {
+    pub fn open(
+        spec: &ChainSpec,
+        runtime: Runtime,
+        store: &dyn Store,
+    ) -> Result<Self, ExecutorError> {
         let (mut exec, genesis) = Self::genesis(spec, runtime)?;
         let genesis_hash = genesis.block.hash();
         let Some((head_height, head_hash)) = store.head()? else {
@@ -324,16 +331,21 @@ impl Executor {
             };
             let input = v2v_abi::host::encode_entry_input(&tx.tx.method, &tx.tx.args);
             let storage = std::mem::take(&mut self.state.contract);
-            let (storage, outcome) = self.runtime.run(&self.contract, storage, ctx, Entry::Call, input);
+            let (storage, outcome) =
+                self.runtime
+                    .run(&self.contract, storage, ctx, Entry::Call, input);
             self.state.contract = storage;
             for (k, v) in outcome.writes {
                 let old = match &v {
                     Some(v) => self.state.contract.insert(k.clone(), v.clone()),
                     None => self.state.contract.remove(&k),
                 };
-                self.state
-                    .accumulator
-                    .update(EntryKind::Contract, &k, old.as_deref(), v.as_deref());
+                self.state.accumulator.update(
+                    EntryKind::Contract,
+                    &k,
+                    old.as_deref(),
+                    v.as_deref(),
+                );
                 undo_contract.entry(k).or_insert(old);
             }
             // The nonce advances whether or not the call succeeded: the signer paid for a slot.
@@ -435,7 +447,12 @@ impl Executor {
     }
 
     /// Runs the contract's read-only entry point against the current state.
-    pub fn query(&mut self, method: &str, args_json: &str, height: u64) -> Result<serde_json::Value, ExecutorError> {
+    pub fn query(
+        &mut self,
+        method: &str,
+        args_json: &str,
+        height: u64,
+    ) -> Result<serde_json::Value, ExecutorError> {
         let input = v2v_abi::host::encode_entry_input(method, args_json.as_bytes());
         let ctx = CallContext {
             caller: [0u8; 32],
@@ -443,10 +460,15 @@ impl Executor {
             timestamp: 0,
         };
         let storage = std::mem::take(&mut self.state.contract);
-        let (storage, outcome) = self.runtime.run(&self.contract, storage, ctx, Entry::Query, input);
+        let (storage, outcome) =
+            self.runtime
+                .run(&self.contract, storage, ctx, Entry::Query, input);
         self.state.contract = storage;
-        let out = outcome.result.map_err(|e| ExecutorError::Query(e.to_string()))?;
-        serde_json::from_slice(&out).map_err(|e| ExecutorError::Query(format!("contract returned invalid JSON: {e}")))
+        let out = outcome
+            .result
+            .map_err(|e| ExecutorError::Query(e.to_string()))?;
+        serde_json::from_slice(&out)
+            .map_err(|e| ExecutorError::Query(format!("contract returned invalid JSON: {e}")))
     }
 }
 

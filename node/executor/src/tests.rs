@@ -59,7 +59,9 @@ fn run_block(
 ) -> Vec<(bool, Option<String>)> {
     let header = header_after(exec, store);
     let executed = exec.execute(header, txs, Mode::Build, LIMITS).unwrap();
-    store.commit(&exec.commit_record(&executed, vec![])).unwrap();
+    store
+        .commit(&exec.commit_record(&executed, vec![]))
+        .unwrap();
     executed
         .receipts
         .iter()
@@ -72,12 +74,24 @@ fn workload(chain: Hash) -> Vec<Vec<SignedTransaction>> {
     let alice = Keypair::from_name("alice");
     vec![
         vec![
-            tx(&dave, chain, 0, &MarketCall::Register { client_id: "dave".into() }),
+            tx(
+                &dave,
+                chain,
+                0,
+                &MarketCall::Register {
+                    client_id: "dave".into(),
+                },
+            ),
             tx(&dave, chain, 1, &MarketCall::Deposit { amount: 5_000_000 }),
         ],
         vec![
             tx(&dave, chain, 2, &MarketCall::Withdraw { amount: 9_000_000 }),
-            tx(&alice, chain, 0, &MarketCall::Withdraw { amount: 1_000_000 }),
+            tx(
+                &alice,
+                chain,
+                0,
+                &MarketCall::Withdraw { amount: 1_000_000 },
+            ),
             tx(&dave, chain, 3, &MarketCall::Withdraw { amount: 1_000_000 }),
         ],
     ]
@@ -105,7 +119,11 @@ fn same_transactions_give_the_same_root_twice_and_on_two_stores() {
         assert_eq!(receipts[0], vec![(true, None), (true, None)]);
         assert!(!receipts[1][0].0, "over-withdrawal fails");
         assert!(
-            receipts[1][0].1.as_deref().unwrap().contains("insufficient funds"),
+            receipts[1][0]
+                .1
+                .as_deref()
+                .unwrap()
+                .contains("insufficient funds"),
             "{:?}",
             receipts[1][0]
         );
@@ -115,14 +133,21 @@ fn same_transactions_give_the_same_root_twice_and_on_two_stores() {
         assert_eq!(acct["balance"], "4000000");
         roots.push((exec.state().root(), store.head().unwrap().unwrap()));
     }
-    assert_eq!(roots[0], roots[1], "both stores reach the same state root and head");
+    assert_eq!(
+        roots[0], roots[1],
+        "both stores reach the same state root and head"
+    );
 
     // Reopening the RocksDB store resumes with the same state.
     drop(rocks);
     let rocks = RocksStore::open(dir.path()).unwrap();
     let exec = Executor::open(&spec, runtime_for(&spec).unwrap(), &rocks).unwrap();
     assert_eq!(exec.state().root(), roots[0].0);
-    assert_eq!(exec.state().next_nonce(&Keypair::from_name("dave").public()), 4);
+    assert_eq!(
+        exec.state()
+            .next_nonce(&Keypair::from_name("dave").public()),
+        4
+    );
 }
 
 #[test]
@@ -142,7 +167,10 @@ fn a_failed_transaction_changes_only_the_nonce() {
         ],
     );
     assert!(!r[0].0 && !r[1].0);
-    assert!(r[1].1.as_deref().unwrap().contains("unknown method"), "{r:?}");
+    assert!(
+        r[1].1.as_deref().unwrap().contains("unknown method"),
+        "{r:?}"
+    );
     assert_eq!(exec.state().contract, before);
     assert_eq!(exec.state().next_nonce(&alice.public()), 2);
 }
@@ -160,15 +188,27 @@ fn build_mode_skips_bad_nonces_and_verify_mode_rejects_them() {
     let header = header_after(&exec, &store);
     let root_before = exec.state().root();
     let executed = exec
-        .execute(header.clone(), vec![stale.clone(), future.clone()], Mode::Build, LIMITS)
+        .execute(
+            header.clone(),
+            vec![stale.clone(), future.clone()],
+            Mode::Build,
+            LIMITS,
+        )
         .unwrap();
     assert!(executed.block.txs.is_empty());
     assert_eq!(
         executed.skipped,
         vec![Skipped::Stale(stale.hash()), Skipped::Future(future.hash())]
     );
-    assert!(exec.execute(header, vec![stale], Mode::Verify, LIMITS).is_err());
-    assert_eq!(exec.state().root(), root_before, "a rejected block leaves no trace");
+    assert!(
+        exec.execute(header, vec![stale], Mode::Verify, LIMITS)
+            .is_err()
+    );
+    assert_eq!(
+        exec.state().root(),
+        root_before,
+        "a rejected block leaves no trace"
+    );
 }
 
 #[test]
@@ -184,7 +224,12 @@ fn another_replica_verifies_the_block_and_revert_restores_the_state() {
         .unwrap();
     let root_before = b.state().root();
     let verified = b
-        .execute(built.block.header.clone(), built.block.txs.clone(), Mode::Verify, LIMITS)
+        .execute(
+            built.block.header.clone(),
+            built.block.txs.clone(),
+            Mode::Verify,
+            LIMITS,
+        )
         .unwrap();
     assert_eq!(verified.receipts, built.receipts);
     assert_eq!(b.state().root(), a.state().root());
@@ -194,7 +239,10 @@ fn another_replica_verifies_the_block_and_revert_restores_the_state() {
 
     let mut forged = built.block.header.clone();
     forged.state_root = Hash([1; 32]);
-    assert!(b.execute(forged, built.block.txs.clone(), Mode::Verify, LIMITS).is_err());
+    assert!(
+        b.execute(forged, built.block.txs.clone(), Mode::Verify, LIMITS)
+            .is_err()
+    );
     assert_eq!(b.state().root(), root_before);
 }
 

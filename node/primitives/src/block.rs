@@ -167,7 +167,10 @@ mod tests {
         let back = Block::decode(&block.encode(), 1 << 16).unwrap();
         assert_eq!(back, block);
         assert!(back.tx_root_matches());
-        assert_ne!(tx_root([Hash([1; 32]), Hash([2; 32])]), tx_root([Hash([2; 32]), Hash([1; 32])]));
+        assert_ne!(
+            tx_root([Hash([1; 32]), Hash([2; 32])]),
+            tx_root([Hash([2; 32]), Hash([1; 32])])
+        );
         assert!(Block::decode(&block.encode()[..100], 1 << 16).is_err());
     }
 }

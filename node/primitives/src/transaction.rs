@@ -54,7 +54,16 @@ impl UnsignedTransaction {
     /// The canonical encoding (see `docs/transactions.md`).
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(
-            1 + 32 + 32 + 8 + 4 + self.method.len() + 4 + self.args.len() + 4 + self.memo.len() + 64,
+            1 + 32
+                + 32
+                + 8
+                + 4
+                + self.method.len()
+                + 4
+                + self.args.len()
+                + 4
+                + self.memo.len()
+                + 64,
         );
         w.u8(TX_VERSION)
             .fixed(&self.chain_id.0)
@@ -183,12 +192,19 @@ mod tests {
         let key = Keypair::from_seed([0x22; 32]);
         let tx = sample().sign(&key);
         let hex_tx = hex::encode(tx.encoded());
-        assert_eq!(tx.encoded().len(), 1 + 32 + 32 + 8 + 4 + 7 + 4 + 8 + 4 + 2 + 64);
+        assert_eq!(
+            tx.encoded().len(),
+            1 + 32 + 32 + 8 + 4 + 7 + 4 + 8 + 4 + 2 + 64
+        );
         assert_eq!(&hex_tx[..2], "01");
         let expected = include_str!("../../../docs/tx-test-vector.txt");
         let mut lines = expected.lines().filter(|l| !l.starts_with('#'));
         assert_eq!(lines.next(), Some(hex_tx.as_str()), "encoding changed");
-        assert_eq!(lines.next(), Some(tx.hash().to_hex().as_str()), "hash changed");
+        assert_eq!(
+            lines.next(),
+            Some(tx.hash().to_hex().as_str()),
+            "hash changed"
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@ use v2v_primitives::{Hash, PublicKey};
 
 use crate::backend::{Backend, BackendError};
 use crate::errors::{codes, error};
-use crate::types::{BlockId, BlockJson, ChainInfo, Health, HeaderJson, ReceiptJson, TxJson, TxLookup};
+use crate::types::{
+    BlockId, BlockJson, ChainInfo, HeaderJson, Health, ReceiptJson, TxJson, TxLookup,
+};
 
 #[rpc(server, client, namespace = "system")]
 pub trait SystemApi {
@@ -65,7 +67,12 @@ pub trait TxApi {
 pub trait StateApi {
     /// Runs the market contract's read-only entry point on finalized state.
     #[method(name = "query")]
-    async fn query(&self, method: String, args: Option<Value>, at_height: Option<u64>) -> RpcResult<Value>;
+    async fn query(
+        &self,
+        method: String,
+        args: Option<Value>,
+        at_height: Option<u64>,
+    ) -> RpcResult<Value>;
     /// The state root of a block (by height or hash), or of the finalized head.
     #[method(name = "getRoot")]
     async fn get_root(&self, at: Option<BlockId>) -> RpcResult<Hash>;
@@ -152,7 +159,10 @@ impl ChainApiServer for Api {
         self.block(at)
     }
 
-    async fn subscribe_finalized_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+    async fn subscribe_finalized_heads(
+        &self,
+        pending: PendingSubscriptionSink,
+    ) -> SubscriptionResult {
         let mut heads = self.backend.subscribe_heads();
         let sink = pending.accept().await?;
         loop {
@@ -181,7 +191,10 @@ impl ChainApiServer for Api {
 impl AuthorApiServer for Api {
     async fn submit_transaction(&self, tx_hex: String) -> RpcResult<Hash> {
         let bytes = hex::decode(tx_hex.strip_prefix("0x").unwrap_or(&tx_hex)).map_err(|e| {
-            error(codes::TX_UNDECODABLE, format!("transaction is not hex: {e}"))
+            error(
+                codes::TX_UNDECODABLE,
+                format!("transaction is not hex: {e}"),
+            )
         })?;
         let backend = self.backend.clone();
         // Signature checks are CPU work: keep them off the I/O threads.
@@ -228,7 +241,12 @@ fn args_json(args: Option<Value>) -> String {
 
 #[async_trait]
 impl StateApiServer for Api {
-    async fn query(&self, method: String, args: Option<Value>, at_height: Option<u64>) -> RpcResult<Value> {
+    async fn query(
+        &self,
+        method: String,
+        args: Option<Value>,
+        at_height: Option<u64>,
+    ) -> RpcResult<Value> {
         let backend = self.backend.clone();
         let args = args_json(args);
         tokio::task::spawn_blocking(move || backend.query(&method, &args, at_height))

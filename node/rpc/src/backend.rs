@@ -13,7 +13,9 @@ pub enum SubmitError {
     Invalid(#[from] TxError),
     #[error("nonce {got} was already used: the signer's next nonce is {next}")]
     StaleNonce { next: u64, got: u64 },
-    #[error("nonce {got} is too far ahead of the signer's next nonce {next} (at most {max_ahead} ahead)")]
+    #[error(
+        "nonce {got} is too far ahead of the signer's next nonce {next} (at most {max_ahead} ahead)"
+    )]
     NonceTooFar { next: u64, got: u64, max_ahead: u64 },
     #[error("transaction {0} is already known")]
     Duplicate(Hash),

@@ -11,14 +11,14 @@ mod types;
 
 pub use api::{
     AuthorApiClient, AuthorApiServer, ChainApiClient, ChainApiServer, MarketApiClient,
-    MarketApiServer, StateApiClient, StateApiServer, SystemApiClient, SystemApiServer,
-    TxApiClient, TxApiServer,
+    MarketApiServer, StateApiClient, StateApiServer, SystemApiClient, SystemApiServer, TxApiClient,
+    TxApiServer,
 };
 pub use backend::{Backend, BackendError, SubmitError};
 pub use errors::codes;
 pub use server::{RpcConfig, start};
 pub use types::{
-    BlockId, BlockJson, ChainInfo, Health, HeaderJson, ReceiptJson, TxJson, TxLookup,
+    BlockId, BlockJson, ChainInfo, HeaderJson, Health, ReceiptJson, TxJson, TxLookup,
     decode_call_json,
 };
 

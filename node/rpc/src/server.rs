@@ -38,7 +38,9 @@ impl RpcConfig {
 }
 
 /// Builds the module with every method, plus `rpc_methods`.
-pub fn module(backend: Arc<dyn Backend>) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
+pub fn module(
+    backend: Arc<dyn Backend>,
+) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
     let api = Api::new(backend);
     let mut m = RpcModule::new(());
     m.merge(SystemApiServer::into_rpc(api.clone()))?;

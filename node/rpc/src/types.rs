@@ -118,7 +118,9 @@ impl From<&Receipt> for ReceiptJson {
             events: r
                 .events
                 .iter()
-                .map(|e| serde_json::from_str(e).unwrap_or_else(|_| serde_json::Value::String(e.clone())))
+                .map(|e| {
+                    serde_json::from_str(e).unwrap_or_else(|_| serde_json::Value::String(e.clone()))
+                })
                 .collect(),
             fuel_used: r.fuel_used,
         }

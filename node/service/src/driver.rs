@@ -20,7 +20,11 @@ use crate::Shared;
 pub(crate) enum Event {
     Input(Input),
     Built(Box<ExecutedBlock>),
-    BuildFailed { height: u64, view: u64, reason: String },
+    BuildFailed {
+        height: u64,
+        view: u64,
+        reason: String,
+    },
 }
 
 pub(crate) async fn run(
@@ -38,7 +42,10 @@ pub(crate) async fn run(
         candidates: BTreeMap::new(),
         builder: None,
     };
-    info!(engine = engine.name(), next_height, "consensus driver started");
+    info!(
+        engine = engine.name(),
+        next_height, "consensus driver started"
+    );
     let mut pending: VecDeque<Output> = engine.handle(Input::Start { next_height }).into();
     loop {
         while let Some(out) = pending.pop_front() {
@@ -98,10 +105,17 @@ impl Driver {
     fn carry_out(&mut self, out: Output) -> Result<(), String> {
         match out {
             Output::Send { to, payload } => {
-                debug!(to, bytes = payload.len(), "no network transport yet: message not sent");
+                debug!(
+                    to,
+                    bytes = payload.len(),
+                    "no network transport yet: message not sent"
+                );
             }
             Output::Broadcast { payload } => {
-                debug!(bytes = payload.len(), "no network transport yet: broadcast not sent");
+                debug!(
+                    bytes = payload.len(),
+                    "no network transport yet: broadcast not sent"
+                );
             }
             Output::SetTimer { id, after_ms } => {
                 let tx = self.events_tx.clone();
@@ -150,7 +164,8 @@ impl Driver {
                     .map_err(|e| format!("engine produced an invalid certificate: {e}"))?;
                 self.commit(executed, certificate.encode())?;
                 // Other candidates at this height lost; none exist with one validator.
-                self.candidates.retain(|_, c| c.block.header.height > height);
+                self.candidates
+                    .retain(|_, c| c.block.header.height > height);
             }
         }
         Ok(())
@@ -247,7 +262,9 @@ fn build_block(shared: &Shared, height: u64, view: u64) -> Result<ExecutedBlock,
         .map_err(|e| e.to_string())?
         .ok_or("no head")?;
     if head_height + 1 != height {
-        return Err(format!("asked for height {height} but the head is {head_height}"));
+        return Err(format!(
+            "asked for height {height} but the head is {head_height}"
+        ));
     }
     let parent = shared
         .store

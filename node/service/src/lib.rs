@@ -171,7 +171,10 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, ServiceError> {
         .head()
         .map_err(store_err)?
         .ok_or_else(|| ServiceError::Other("head missing after open".into()))?;
-    let contract = (executor.contract().code_hash(), executor.contract().version());
+    let contract = (
+        executor.contract().code_hash(),
+        executor.contract().version(),
+    );
     let (heads, _) = broadcast::channel(1024);
     let shared = Arc::new(Shared {
         spec,

@@ -89,7 +89,10 @@ impl Mempool {
             )));
         }
         if self.bytes + len > self.limits.max_bytes {
-            return Err(SubmitError::MempoolFull(format!("{} bytes waiting", self.bytes)));
+            return Err(SubmitError::MempoolFull(format!(
+                "{} bytes waiting",
+                self.bytes
+            )));
         }
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -166,21 +169,42 @@ mod tests {
         });
         let t1 = tx(&a, 1, 0);
         m.insert(t1.clone(), 0).unwrap();
-        assert_eq!(m.insert(t1.clone(), 0), Err(SubmitError::Duplicate(t1.hash())));
-        assert!(matches!(m.insert(tx(&a, 1, 5), 0), Err(SubmitError::StaleNonce { .. })));
-        assert!(matches!(m.insert(tx(&b, 2, 0), 3), Err(SubmitError::StaleNonce { next: 3, got: 2 })));
-        assert!(matches!(m.insert(tx(&b, 20, 0), 3), Err(SubmitError::NonceTooFar { .. })));
+        assert_eq!(
+            m.insert(t1.clone(), 0),
+            Err(SubmitError::Duplicate(t1.hash()))
+        );
+        assert!(matches!(
+            m.insert(tx(&a, 1, 5), 0),
+            Err(SubmitError::StaleNonce { .. })
+        ));
+        assert!(matches!(
+            m.insert(tx(&b, 2, 0), 3),
+            Err(SubmitError::StaleNonce { next: 3, got: 2 })
+        ));
+        assert!(matches!(
+            m.insert(tx(&b, 20, 0), 3),
+            Err(SubmitError::NonceTooFar { .. })
+        ));
         m.insert(tx(&b, 3, 0), 3).unwrap();
         m.insert(tx(&a, 0, 0), 0).unwrap();
         assert_eq!(m.pending_next_nonce(&a.public(), 0), 2);
         let c = m.candidates(10);
         let order: Vec<(PublicKey, u64)> = c.iter().map(|t| (t.tx.signer, t.tx.nonce)).collect();
-        assert_eq!(order, vec![(a.public(), 0), (b.public(), 3), (a.public(), 1)]);
+        assert_eq!(
+            order,
+            vec![(a.public(), 0), (b.public(), 3), (a.public(), 1)]
+        );
         m.insert(tx(&b, 4, 0), 3).unwrap();
-        assert!(matches!(m.insert(tx(&b, 5, 0), 3), Err(SubmitError::MempoolFull(_))));
+        assert!(matches!(
+            m.insert(tx(&b, 5, 0), 3),
+            Err(SubmitError::MempoolFull(_))
+        ));
         assert!(m.remove(&t1.hash()).is_some());
         assert_eq!(m.len(), 3);
-        assert!(matches!(m.insert(tx(&b, 5, 20_000), 3), Err(SubmitError::MempoolFull(_))));
+        assert!(matches!(
+            m.insert(tx(&b, 5, 20_000), 3),
+            Err(SubmitError::MempoolFull(_))
+        ));
         m.insert(tx(&b, 5, 0), 3).unwrap();
     }
 }

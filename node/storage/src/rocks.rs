@@ -8,8 +8,7 @@ use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, IteratorMode, Options, W
 use v2v_primitives::{Block, Hash, PublicKey, Receipt};
 
 use crate::{
-    BlockCommit, Result, Store, StoreError, TxLocation, check_extends, decode_block,
-    decode_receipt,
+    BlockCommit, Result, Store, StoreError, TxLocation, check_extends, decode_block, decode_receipt,
 };
 
 const CF_BLOCKS: &str = "blocks"; // block hash -> encoded block
@@ -21,7 +20,14 @@ const CF_STATE: &str = "state"; // contract key -> value
 const CF_NONCES: &str = "nonces"; // public key -> next nonce (u64 LE)
 const CF_META: &str = "meta"; // "head" -> height (u64 BE) ++ hash; "accumulator" -> bytes
 const ALL_CFS: [&str; 8] = [
-    CF_BLOCKS, CF_HEIGHTS, CF_CERTS, CF_TXS, CF_RECEIPTS, CF_STATE, CF_NONCES, CF_META,
+    CF_BLOCKS,
+    CF_HEIGHTS,
+    CF_CERTS,
+    CF_TXS,
+    CF_RECEIPTS,
+    CF_STATE,
+    CF_NONCES,
+    CF_META,
 ];
 const HEAD_KEY: &[u8] = b"head";
 const ACCUMULATOR_KEY: &[u8] = b"accumulator";
@@ -63,7 +69,8 @@ fn location_key(height: u64, index: u32) -> [u8; 12] {
 }
 
 fn fixed<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N]> {
-    <[u8; N]>::try_from(bytes).map_err(|_| StoreError::Corrupt(format!("{what}: expected {N} bytes")))
+    <[u8; N]>::try_from(bytes)
+        .map_err(|_| StoreError::Corrupt(format!("{what}: expected {N} bytes")))
 }
 
 impl RocksStore {
@@ -200,7 +207,10 @@ impl Store for RocksStore {
 
     fn nonces(&self) -> Result<BTreeMap<PublicKey, u64>> {
         let mut out = BTreeMap::new();
-        for item in self.db.iterator_cf(self.cf(CF_NONCES)?, IteratorMode::Start) {
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_NONCES)?, IteratorMode::Start)
+        {
             let (k, v) = item.map_err(db_err)?;
             out.insert(
                 PublicKey(fixed(&k, "nonce key")?),

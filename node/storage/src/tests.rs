@@ -58,27 +58,51 @@ fn round_trip(store: &dyn Store) {
 
     assert_eq!(store.head().unwrap(), Some((2, c2.block.hash())));
     assert_eq!(store.block_at(1).unwrap().as_ref(), Some(&c1.block));
-    assert_eq!(store.block(&c2.block.hash()).unwrap().as_ref(), Some(&c2.block));
-    assert_eq!(store.certificate(&c1.block.hash()).unwrap(), Some(vec![1, 1, 1]));
+    assert_eq!(
+        store.block(&c2.block.hash()).unwrap().as_ref(),
+        Some(&c2.block)
+    );
+    assert_eq!(
+        store.certificate(&c1.block.hash()).unwrap(),
+        Some(vec![1, 1, 1])
+    );
     let tx = c2.block.txs[0].hash();
     let loc = store.tx_location(&tx).unwrap().unwrap();
-    assert_eq!(loc, TxLocation { height: 2, index: 0 });
+    assert_eq!(
+        loc,
+        TxLocation {
+            height: 2,
+            index: 0
+        }
+    );
     assert_eq!(store.receipt(loc).unwrap().as_ref(), Some(&c2.receipts[0]));
     let state = store.contract_state().unwrap();
-    assert_eq!(state.keys().cloned().collect::<Vec<_>>(), vec![b"k2".to_vec()]);
+    assert_eq!(
+        state.keys().cloned().collect::<Vec<_>>(),
+        vec![b"k2".to_vec()]
+    );
     assert_eq!(store.nonces().unwrap().get(&key.public()), Some(&3));
     assert_eq!(store.accumulator().unwrap(), Some(vec![2; 8]));
     assert_eq!(store.nonce(&key.public()).unwrap(), 3);
-    assert_eq!(store.nonce(&Keypair::from_name("nobody").public()).unwrap(), 0);
+    assert_eq!(
+        store.nonce(&Keypair::from_name("nobody").public()).unwrap(),
+        0
+    );
     assert_eq!(store.engine_state().unwrap(), None);
     store.save_engine_state(b"votes").unwrap();
     assert_eq!(store.engine_state().unwrap(), Some(b"votes".to_vec()));
 
     // A block that does not link to the head is refused and changes nothing.
     let stray = commit_at(3, Hash([9; 32]), &key);
-    assert!(matches!(store.commit(&stray), Err(StoreError::NotNext { .. })));
+    assert!(matches!(
+        store.commit(&stray),
+        Err(StoreError::NotNext { .. })
+    ));
     let gap = commit_at(5, c2.block.hash(), &key);
-    assert!(matches!(store.commit(&gap), Err(StoreError::NotNext { .. })));
+    assert!(matches!(
+        store.commit(&gap),
+        Err(StoreError::NotNext { .. })
+    ));
     assert_eq!(store.head().unwrap(), Some((2, c2.block.hash())));
     assert_eq!(store.hash_at(3).unwrap(), None);
 }
@@ -125,7 +149,10 @@ fn a_batch_never_written_leaves_the_previous_head_intact() {
     assert_eq!(store.block_at(1).unwrap(), Some(c1.block.clone()));
     assert_eq!(store.hash_at(2).unwrap(), None);
     let state = store.contract_state().unwrap();
-    assert_eq!(state.keys().cloned().collect::<Vec<_>>(), vec![b"k1".to_vec()]);
+    assert_eq!(
+        state.keys().cloned().collect::<Vec<_>>(),
+        vec![b"k1".to_vec()]
+    );
     assert_eq!(store.nonces().unwrap().get(&key.public()), Some(&2));
     assert_eq!(store.accumulator().unwrap(), Some(vec![1; 8]));
     // And the chain goes on from there.

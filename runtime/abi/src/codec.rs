@@ -14,7 +14,11 @@ pub enum DecodeError {
     /// The input ended `needed` bytes short while reading `what`.
     UnexpectedEnd { what: &'static str, needed: usize },
     /// A length prefix is larger than the limit for that field.
-    TooLong { what: &'static str, len: usize, max: usize },
+    TooLong {
+        what: &'static str,
+        len: usize,
+        max: usize,
+    },
     /// A string field is not UTF-8.
     InvalidUtf8 { what: &'static str },
     /// A tag or version byte has no meaning.
@@ -22,7 +26,10 @@ pub enum DecodeError {
     /// Bytes are left over after the value.
     TrailingBytes { count: usize },
     /// A field is structurally valid but not allowed.
-    Invalid { what: &'static str, reason: &'static str },
+    Invalid {
+        what: &'static str,
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for DecodeError {
@@ -240,7 +247,12 @@ mod tests {
     #[test]
     fn round_trip_and_errors() {
         let mut w = Writer::new();
-        w.u8(7).u64(42).i64(-5).str("hé").bytes(&[1, 2]).option_u64(Some(9));
+        w.u8(7)
+            .u64(42)
+            .i64(-5)
+            .str("hé")
+            .bytes(&[1, 2])
+            .option_u64(Some(9));
         let bytes = w.finish();
         let mut r = Reader::new(&bytes);
         assert_eq!(r.u8("a").unwrap(), 7);
@@ -252,8 +264,14 @@ mod tests {
         r.finish().unwrap();
 
         let mut short = Reader::new(&[1, 0, 0]);
-        assert!(matches!(short.u64("x"), Err(DecodeError::UnexpectedEnd { .. })));
+        assert!(matches!(
+            short.u64("x"),
+            Err(DecodeError::UnexpectedEnd { .. })
+        ));
         let mut long = Reader::new(&[200, 0, 0, 0]);
-        assert!(matches!(long.bytes("y", 10), Err(DecodeError::TooLong { .. })));
+        assert!(matches!(
+            long.bytes("y", 10),
+            Err(DecodeError::TooLong { .. })
+        ));
     }
 }

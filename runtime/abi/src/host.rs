@@ -91,7 +91,9 @@ pub fn encode_entry_input(method: &str, args: &[u8]) -> alloc::vec::Vec<u8> {
 }
 
 /// Decodes an entry point's input into `(method, args)`.
-pub fn decode_entry_input(input: &[u8]) -> Result<(alloc::string::String, &[u8]), crate::DecodeError> {
+pub fn decode_entry_input(
+    input: &[u8],
+) -> Result<(alloc::string::String, &[u8]), crate::DecodeError> {
     let mut r = crate::Reader::new(input);
     let method = r.string("method", crate::call::MAX_METHOD_LEN)?;
     let args = r.bytes("args", usize::MAX)?;

@@ -2,11 +2,13 @@
 
 use std::fmt;
 
-use v2v_abi::host::{IMPORT_MODULE, MAX_EVENT_LEN, MAX_KEY_LEN, MAX_OUTPUT_LEN, MAX_VALUE_LEN, import};
+use v2v_abi::host::{
+    IMPORT_MODULE, MAX_EVENT_LEN, MAX_KEY_LEN, MAX_OUTPUT_LEN, MAX_VALUE_LEN, import,
+};
 use wasmtime::{Caller, Extern, Linker, Memory, ResourceLimiter, Trap};
 
-use crate::overlay::{ContractStorage, Overlay};
 use crate::CallContext;
+use crate::overlay::{ContractStorage, Overlay};
 
 /// Fuel charged per host call, on top of the Wasm instructions that led to it.
 const CALL_FUEL: u64 = 100;
@@ -116,7 +118,12 @@ impl HostState {
     }
 
     pub(crate) fn empty() -> Self {
-        Self::new(ContractStorage::new(), CallContext::default(), Vec::new(), 16 * 1024 * 1024)
+        Self::new(
+            ContractStorage::new(),
+            CallContext::default(),
+            Vec::new(),
+            16 * 1024 * 1024,
+        )
     }
 
     pub(crate) fn into_parts(self) -> (ContractStorage, Overlay, Vec<String>, Vec<u8>) {
@@ -155,7 +162,9 @@ fn read_bytes(
 ) -> wasmtime::Result<Vec<u8>> {
     let len = to_usize(len, what)?;
     if len > max {
-        return Err(fail(format!("{what} of {len} bytes exceeds the limit of {max}")));
+        return Err(fail(format!(
+            "{what} of {len} bytes exceeds the limit of {max}"
+        )));
     }
     charge(caller, CALL_FUEL + READ_BYTE_FUEL * len as u64)?;
     let ptr = u32::try_from(ptr).map_err(|_| fail(format!("bad {what} pointer")))? as usize;
@@ -189,9 +198,13 @@ fn set_return(caller: &mut Caller<'_, HostState>, value: Option<Vec<u8>>) -> was
 
 pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     let m = IMPORT_MODULE;
-    linker.func_wrap(m, import::INPUT_LEN, |caller: Caller<'_, HostState>| -> i32 {
-        i32::try_from(caller.data().input.len()).unwrap_or(i32::MAX)
-    })?;
+    linker.func_wrap(
+        m,
+        import::INPUT_LEN,
+        |caller: Caller<'_, HostState>| -> i32 {
+            i32::try_from(caller.data().input.len()).unwrap_or(i32::MAX)
+        },
+    )?;
     linker.func_wrap(
         m,
         import::INPUT_READ,
@@ -234,10 +247,18 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         m,
         import::STORAGE_SET,
-        |mut caller: Caller<'_, HostState>, kp: i32, kl: i32, vp: i32, vl: i32| -> wasmtime::Result<()> {
+        |mut caller: Caller<'_, HostState>,
+         kp: i32,
+         kl: i32,
+         vp: i32,
+         vl: i32|
+         -> wasmtime::Result<()> {
             let key = read_bytes(&mut caller, kp, kl, MAX_KEY_LEN, "key")?;
             let value = read_bytes(&mut caller, vp, vl, MAX_VALUE_LEN, "value")?;
-            charge(&mut caller, WRITE_BYTE_FUEL * (key.len() + value.len()) as u64)?;
+            charge(
+                &mut caller,
+                WRITE_BYTE_FUEL * (key.len() + value.len()) as u64,
+            )?;
             caller.data_mut().overlay.set(key, value);
             Ok(())
         },
@@ -290,11 +311,15 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             write_bytes(&mut caller, dst, &who)
         },
     )?;
-    linker.func_wrap(m, import::BLOCK_HEIGHT, |caller: Caller<'_, HostState>| -> i64 {
-        caller.data().ctx.height as i64
-    })?;
-    linker.func_wrap(m, import::BLOCK_TIMESTAMP, |caller: Caller<'_, HostState>| -> i64 {
-        caller.data().ctx.timestamp as i64
-    })?;
+    linker.func_wrap(
+        m,
+        import::BLOCK_HEIGHT,
+        |caller: Caller<'_, HostState>| -> i64 { caller.data().ctx.height as i64 },
+    )?;
+    linker.func_wrap(
+        m,
+        import::BLOCK_TIMESTAMP,
+        |caller: Caller<'_, HostState>| -> i64 { caller.data().ctx.timestamp as i64 },
+    )?;
     Ok(())
 }

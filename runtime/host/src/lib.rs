@@ -117,11 +117,19 @@ pub struct Outcome {
 }
 
 /// Compiled, validated contract code.
-#[derive(Debug)]
 pub struct Contract {
     code_hash: [u8; 32],
     version: u32,
     pre: InstancePre<host_fns::HostState>,
+}
+
+impl std::fmt::Debug for Contract {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Contract")
+            .field("code_hash", &v2v_abi::genesis::to_hex(&self.code_hash))
+            .field("version", &self.version)
+            .finish()
+    }
 }
 
 impl Contract {
@@ -145,18 +153,19 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("limits", &self.limits).finish()
+        f.debug_struct("Runtime")
+            .field("limits", &self.limits)
+            .finish()
     }
 }
 
 /// The deterministic configuration (see wasmtime's "deterministic execution" guide): canonical
-/// NaNs, no threads, no SIMD (relaxed SIMD is nondeterministic across CPUs), fuel rather than
+/// NaNs, no threads (the `threads` feature is not even compiled in), no SIMD (relaxed SIMD is nondeterministic across CPUs), fuel rather than
 /// epochs, and a bounded stack.
 fn deterministic_config() -> Config {
     let mut c = Config::new();
     c.consume_fuel(true)
         .cranelift_nan_canonicalization(true)
-        .wasm_threads(false)
         .wasm_relaxed_simd(false)
         .wasm_simd(false)
         .wasm_multi_memory(false)
@@ -195,8 +204,8 @@ impl Runtime {
                 max: self.limits.max_code_bytes,
             });
         }
-        let module =
-            Module::from_binary(&self.engine, wasm).map_err(|e| LoadError::Compile(e.to_string()))?;
+        let module = Module::from_binary(&self.engine, wasm)
+            .map_err(|e| LoadError::Compile(e.to_string()))?;
         for import in module.imports() {
             let known = import.module() == v2v_abi::host::IMPORT_MODULE
                 && v2v_abi::host::import::ALL.contains(&import.name());
@@ -229,6 +238,9 @@ impl Runtime {
 
     fn read_version(&self, pre: &InstancePre<host_fns::HostState>) -> Result<u32, LoadError> {
         let mut store = self.new_store(host_fns::HostState::empty());
+        store
+            .set_fuel(1_000_000)
+            .map_err(|e| LoadError::Version(e.to_string()))?;
         let instance = pre
             .instantiate(&mut store)
             .map_err(|e| LoadError::Instantiate(e.to_string()))?;
@@ -275,7 +287,9 @@ impl Runtime {
             Ok(STATUS_ERROR) => Err(ExecError::Contract(
                 String::from_utf8_lossy(&output).into_owned(),
             )),
-            Ok(other) => Err(ExecError::Trap(format!("entry point returned status {other}"))),
+            Ok(other) => Err(ExecError::Trap(format!(
+                "entry point returned status {other}"
+            ))),
             Err(e) => Err(classify(&e, fuel, memory_hit, self.limits.memory_bytes)),
         };
         let outcome = match result {

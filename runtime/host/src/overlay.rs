@@ -98,6 +98,9 @@ mod tests {
         assert_eq!(seen, ["a/1", "a/2", "a/5"]);
         assert_eq!(o.get(&base, b"a/3"), None);
         assert_eq!(o.get(&base, b"a/2"), Some(&[2u8][..]));
-        assert_eq!(o.next_key(&base, b"b/", Some(b"a/9")), Some(b"b/1".to_vec()));
+        assert_eq!(
+            o.next_key(&base, b"b/", Some(b"a/9")),
+            Some(b"b/1".to_vec())
+        );
     }
 }
