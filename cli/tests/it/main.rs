@@ -1,5 +1,6 @@
 //! Integration tests of the `v2v` binary: real processes, real RocksDB, real JSON-RPC over
 //! loopback sockets.
+#![allow(clippy::unwrap_used)]
 
 mod commands;
 mod dev_chain;

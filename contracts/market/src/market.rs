@@ -275,6 +275,31 @@ fn signer_account(host: &impl Host) -> Result<(String, Account), MarketError> {
     Ok((id, acct))
 }
 
+/// Decodes an entry input (`method`, `args`) and executes it: the Wasm `v2v_call` body,
+/// shared with native callers so both builds run the same bytes through the same path.
+pub fn execute_raw(host: &mut impl Host, input: &[u8]) -> Result<Vec<u8>, MarketError> {
+    let (method, args) = v2v_abi::host::decode_entry_input(input)
+        .map_err(|e| MarketError::BadArguments(e.to_string()))?;
+    let call = MarketCall::decode(&method, args).map_err(|e| match e {
+        v2v_abi::call::CallDecodeError::UnknownMethod(m) => MarketError::UnknownMethod(m),
+        v2v_abi::call::CallDecodeError::Args(e) => MarketError::BadArguments(e.to_string()),
+    })?;
+    execute(host, &call).map(|()| Vec::new())
+}
+
+/// Decodes a query input (`method`, JSON `args`) and answers it with JSON bytes.
+pub fn query_raw(host: &impl Host, input: &[u8]) -> Result<Vec<u8>, MarketError> {
+    let (method, args) = v2v_abi::host::decode_entry_input(input)
+        .map_err(|e| MarketError::BadArguments(e.to_string()))?;
+    let args: Value = if args.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(args).map_err(|e| MarketError::BadArguments(e.to_string()))?
+    };
+    let out = query(host, &method, &args)?;
+    Ok(out.to_string().into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,29 +414,4 @@ mod tests {
             Err(MarketError::UnknownMethod(_))
         ));
     }
-}
-
-/// Decodes an entry input (`method`, `args`) and executes it: the Wasm `v2v_call` body,
-/// shared with native callers so both builds run the same bytes through the same path.
-pub fn execute_raw(host: &mut impl Host, input: &[u8]) -> Result<Vec<u8>, MarketError> {
-    let (method, args) = v2v_abi::host::decode_entry_input(input)
-        .map_err(|e| MarketError::BadArguments(e.to_string()))?;
-    let call = MarketCall::decode(&method, args).map_err(|e| match e {
-        v2v_abi::call::CallDecodeError::UnknownMethod(m) => MarketError::UnknownMethod(m),
-        v2v_abi::call::CallDecodeError::Args(e) => MarketError::BadArguments(e.to_string()),
-    })?;
-    execute(host, &call).map(|()| Vec::new())
-}
-
-/// Decodes a query input (`method`, JSON `args`) and answers it with JSON bytes.
-pub fn query_raw(host: &impl Host, input: &[u8]) -> Result<Vec<u8>, MarketError> {
-    let (method, args) = v2v_abi::host::decode_entry_input(input)
-        .map_err(|e| MarketError::BadArguments(e.to_string()))?;
-    let args: Value = if args.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(args).map_err(|e| MarketError::BadArguments(e.to_string()))?
-    };
-    let out = query(host, &method, &args)?;
-    Ok(out.to_string().into_bytes())
 }

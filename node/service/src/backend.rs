@@ -134,7 +134,10 @@ impl Backend for NodeBackend {
         self.0
             .executor()
             .query(method, args_json, head)
-            .map_err(|e| BackendError::Query(e.to_string()))
+            .map_err(|e| match e {
+                v2v_executor::ExecutorError::Query(m) => BackendError::Query(m),
+                other => BackendError::Internal(other.to_string()),
+            })
     }
 
     fn subscribe_heads(&self) -> broadcast::Receiver<Header> {

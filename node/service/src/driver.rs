@@ -193,12 +193,16 @@ impl Driver {
         self.shared
             .finalized_height
             .store(header.height, Ordering::Release);
-        debug!(
-            height = header.height,
-            txs = executed.block.txs.len(),
-            hash = %header.hash(),
-            "finalized"
-        );
+        if executed.block.txs.is_empty() {
+            debug!(height = header.height, hash = %header.hash(), "finalized empty block");
+        } else {
+            info!(
+                height = header.height,
+                txs = executed.block.txs.len(),
+                hash = %header.hash(),
+                "finalized"
+            );
+        }
         let _ = self.shared.heads.send(header);
         Ok(())
     }
