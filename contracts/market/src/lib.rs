@@ -1,4 +1,4 @@
-//! The V2V energy market contract (`../shared/MARKET.md`).
+//! The V2V energy market contract (`../shared/MARKET.md`, `docs/market.md`).
 //!
 //! The market logic is written once, against the [`Host`] trait, and builds two ways: natively
 //! (tests, benchmarks, the [`MemoryHost`]) and as the `wasm32-unknown-unknown` contract that
@@ -9,17 +9,24 @@
 
 mod error;
 mod host;
+mod ledger;
 mod market;
+pub mod matching;
 mod memory_host;
 mod state;
+mod views;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 
 pub use error::MarketError;
 pub use host::Host;
-pub use market::{execute, execute_raw, init, query, query_raw};
+pub use market::{execute, execute_raw, init, query_raw};
 pub use memory_host::MemoryHost;
-pub use state::{Account, Params};
+pub use state::{Account, Params, Trade, TradeStatus, Vehicle};
+pub use views::query;
 
 /// The contract version. Every deployed upgrade must declare a greater one.
 pub const VERSION: u32 = 1;
+
+#[cfg(test)]
+mod tests;

@@ -1,13 +1,14 @@
-//! The market's entry points: genesis, transactions and read-only queries.
+//! The market's transactions: genesis, client calls, orders with matching, trades and
+//! settlement, and operator calls (`docs/market.md`).
 
 use serde_json::{Value, json};
-use v2v_abi::MarketCall;
 use v2v_abi::genesis::{GenesisMarket, parse_hex_array, to_hex};
+use v2v_abi::{MarketCall, Resolution, Side};
 
-use crate::state::{
-    ACCOUNT_PREFIX, Account, KEY_PREFIX, MEETING_POINT_PREFIX, OPERATOR_PREFIX, PARAMS_KEY, Params,
-    key,
-};
+use crate::ledger::{self, account, put_account};
+use crate::matching::{self, MAX_COORD};
+use crate::state::*;
+use crate::views::{order_json, trade_json};
 use crate::{Host, MarketError};
 
 /// The treasury has no key: nobody can sign for it.
@@ -17,13 +18,14 @@ const NO_OWNER: [u8; 32] = [0u8; 32];
 pub fn init(host: &mut impl Host, genesis: &GenesisMarket) -> Result<(), MarketError> {
     let bad = |m: String| MarketError::InvalidGenesis(m);
     validate_client_id(&genesis.treasury).map_err(|e| bad(format!("treasury: {e}")))?;
-    host.set(
-        PARAMS_KEY,
+    ledger::put_params(
+        host,
         &Params {
             fee_rate: genesis.fee_rate,
             treasury: genesis.treasury.clone(),
-        }
-        .encode(),
+            next_order_id: 1,
+            next_trade_id: 1,
+        },
     );
     put_account(
         host,
@@ -32,6 +34,7 @@ pub fn init(host: &mut impl Host, genesis: &GenesisMarket) -> Result<(), MarketE
             owner: NO_OWNER,
             balance: 0,
             escrow: 0,
+            open_trades: 0,
         },
     );
     for op in &genesis.operators {
@@ -39,20 +42,17 @@ pub fn init(host: &mut impl Host, genesis: &GenesisMarket) -> Result<(), MarketE
         host.set(&key(OPERATOR_PREFIX, &pk), &[]);
     }
     for mp in &genesis.meeting_points {
-        let k = key(MEETING_POINT_PREFIX, &mp.id.to_be_bytes());
-        if host.get(&k).is_some() {
+        check_point(mp.x, mp.y).map_err(|e| bad(format!("meeting point {}: {e}", mp.id)))?;
+        if ledger::meeting_point(host, mp.id)?.is_some() {
             return Err(bad(format!("meeting point {} appears twice", mp.id)));
         }
-        let mut v = Vec::with_capacity(16);
-        v.extend_from_slice(&mp.x.to_le_bytes());
-        v.extend_from_slice(&mp.y.to_le_bytes());
-        host.set(&k, &v);
+        ledger::put_meeting_point(host, mp.id, mp.x, mp.y);
     }
     for c in &genesis.clients {
         let pk = parse_hex_array::<32>(&c.public_key)
             .ok_or_else(|| bad(format!("client {} public key", c.id)))?;
         register_client(host, &c.id, pk).map_err(|e| bad(format!("client {}: {e}", c.id)))?;
-        let mut acct = get_account(host, &c.id)?;
+        let mut acct = account(host, &c.id)?;
         acct.balance = c.balance;
         put_account(host, &c.id, &acct);
     }
@@ -61,18 +61,66 @@ pub fn init(host: &mut impl Host, genesis: &GenesisMarket) -> Result<(), MarketE
 
 /// Executes one transaction's call on behalf of `host.caller()`.
 pub fn execute(host: &mut impl Host, call: &MarketCall) -> Result<(), MarketError> {
+    use MarketCall as C;
     match call {
-        MarketCall::Register { client_id } => {
+        C::Register { client_id } => {
             let signer = host.caller();
             register_client(host, client_id, signer)?;
-            host.emit(&json!({
-                "type": "clientRegistered",
-                "clientId": client_id,
-                "publicKey": to_hex(&signer),
-            }));
+            host.emit(&json!({"type": "clientRegistered", "clientId": client_id, "publicKey": to_hex(&signer)}));
             Ok(())
         }
-        MarketCall::Deposit { amount } => {
+        C::LinkVehicle {
+            vehicle_id,
+            capacity_wh,
+            charge_wh,
+            x,
+            y,
+            efficiency_wh_per_km,
+            energy_price,
+        } => {
+            let (id, _) = signer_account(host)?;
+            link_vehicle(
+                host,
+                &id,
+                Vehicle {
+                    vehicle_id: vehicle_id.clone(),
+                    capacity_wh: *capacity_wh,
+                    charge_wh: *charge_wh,
+                    x: *x,
+                    y: *y,
+                    efficiency: *efficiency_wh_per_km,
+                    energy_price: *energy_price,
+                    committed_wh: 0,
+                },
+            )
+        }
+        C::Telemetry {
+            charge_wh,
+            x,
+            y,
+            energy_price,
+        } => {
+            let (id, _) = signer_account(host)?;
+            let mut v = ledger::vehicle(host, &id)?;
+            if *charge_wh > v.capacity_wh {
+                return Err(MarketError::InvalidVehicle(format!(
+                    "charge {charge_wh} Wh exceeds the capacity {} Wh",
+                    v.capacity_wh
+                )));
+            }
+            check_point(*x, *y)?;
+            // Resting buys are filed by their owner's position and price: re-file them.
+            ledger::refile_buys(host, &id, true)?;
+            v.charge_wh = *charge_wh;
+            v.x = *x;
+            v.y = *y;
+            v.energy_price = *energy_price;
+            ledger::put_vehicle(host, &id, &v);
+            ledger::refile_buys(host, &id, false)?;
+            host.emit(&json!({"type": "telemetry", "clientId": id, "chargeWh": charge_wh, "x": x, "y": y, "energyPrice": energy_price.to_string()}));
+            Ok(())
+        }
+        C::Deposit { amount } => {
             let (id, mut acct) = signer_account(host)?;
             if *amount == 0 {
                 return Err(MarketError::ZeroAmount);
@@ -82,124 +130,165 @@ pub fn execute(host: &mut impl Host, call: &MarketCall) -> Result<(), MarketErro
                 .checked_add(*amount)
                 .ok_or(MarketError::Overflow("deposit"))?;
             put_account(host, &id, &acct);
-            host.emit(&json!({
-                "type": "deposited",
-                "clientId": id,
-                "amount": amount.to_string(),
-                "balance": acct.balance.to_string(),
-            }));
+            host.emit(&json!({"type": "deposited", "clientId": id, "amount": amount.to_string(), "balance": acct.balance.to_string()}));
             Ok(())
         }
-        MarketCall::Withdraw { amount } => {
+        C::Withdraw { amount } => {
             let (id, mut acct) = signer_account(host)?;
             if *amount == 0 {
                 return Err(MarketError::ZeroAmount);
             }
-            if acct.balance < *amount {
-                return Err(MarketError::InsufficientFunds {
-                    available: acct.balance,
-                    requested: *amount,
-                });
-            }
-            acct.balance -= *amount;
+            acct.balance =
+                acct.balance
+                    .checked_sub(*amount)
+                    .ok_or(MarketError::InsufficientFunds {
+                        available: acct.balance,
+                        requested: *amount,
+                    })?;
             put_account(host, &id, &acct);
-            host.emit(&json!({
-                "type": "withdrawn",
-                "clientId": id,
-                "amount": amount.to_string(),
-                "balance": acct.balance.to_string(),
-            }));
+            host.emit(&json!({"type": "withdrawn", "clientId": id, "amount": amount.to_string(), "balance": acct.balance.to_string()}));
             Ok(())
         }
+        C::Buy {
+            amount_wh,
+            max_unit_cost,
+        } => {
+            let (id, _) = signer_account(host)?;
+            place_order(host, &id, Side::Buy, *amount_wh, 0, *max_unit_cost)
+        }
+        C::Sell { amount_wh, price } => {
+            let (id, _) = signer_account(host)?;
+            place_order(host, &id, Side::Sell, *amount_wh, *price, None)
+        }
+        C::Cancel { order_id } => {
+            let (id, _) = signer_account(host)?;
+            let o = ledger::order(host, *order_id)?;
+            if o.owner != id {
+                return Err(MarketError::NotYourOrder(*order_id));
+            }
+            ledger::delete_order(host, &o)?;
+            host.emit(&json!({"type": "orderCancelled", "orderId": order_id, "owner": id, "remainingWh": o.remaining_wh}));
+            Ok(())
+        }
+        C::Confirm { trade_id } => {
+            let (id, _) = signer_account(host)?;
+            let t = consumer_trade(host, *trade_id, &id, TradeStatus::Matched)?;
+            host.emit(&json!({"type": "tradeConfirmed", "tradeId": trade_id, "consumer": id}));
+            settle(host, t)
+        }
+        C::Dispute { trade_id, reason } => {
+            let (id, _) = signer_account(host)?;
+            if reason.trim().is_empty() {
+                return Err(MarketError::EmptyReason);
+            }
+            let mut t = consumer_trade(host, *trade_id, &id, TradeStatus::Matched)?;
+            t.status = TradeStatus::Disputed;
+            t.dispute_reason = Some(reason.clone());
+            ledger::put_trade(host, &t);
+            host.emit(&json!({"type": "tradeDisputed", "tradeId": trade_id, "consumer": id, "reason": reason}));
+            Ok(())
+        }
+        C::RegisterClient {
+            client_id,
+            public_key,
+        } => {
+            require_operator(host)?;
+            register_client(host, client_id, *public_key)?;
+            host.emit(&json!({"type": "clientRegistered", "clientId": client_id, "publicKey": to_hex(public_key), "byOperator": true}));
+            Ok(())
+        }
+        C::RemoveClient { client_id } => {
+            require_operator(host)?;
+            remove_client(host, client_id)
+        }
+        C::AdjustFunds {
+            client_id,
+            delta,
+            reason,
+        } => {
+            require_operator(host)?;
+            if reason.trim().is_empty() {
+                return Err(MarketError::EmptyReason);
+            }
+            let mut acct = account(host, client_id)?;
+            acct.balance = if *delta >= 0 {
+                acct.balance
+                    .checked_add(delta.unsigned_abs())
+                    .ok_or(MarketError::Overflow("adjustment"))?
+            } else {
+                acct.balance.checked_sub(delta.unsigned_abs()).ok_or(
+                    MarketError::InsufficientFunds {
+                        available: acct.balance,
+                        requested: delta.unsigned_abs(),
+                    },
+                )?
+            };
+            put_account(host, client_id, &acct);
+            host.emit(&json!({"type": "fundsAdjusted", "clientId": client_id, "delta": delta.to_string(), "reason": reason, "balance": acct.balance.to_string()}));
+            Ok(())
+        }
+        C::RemoveOrder { order_id, reason } => {
+            require_operator(host)?;
+            let o = ledger::order(host, *order_id)?;
+            ledger::delete_order(host, &o)?;
+            host.emit(&json!({"type": "orderRemoved", "orderId": order_id, "owner": o.owner, "reason": reason}));
+            Ok(())
+        }
+        C::AddMeetingPoint { id, x, y } => {
+            require_operator(host)?;
+            check_point(*x, *y)?;
+            if ledger::meeting_point(host, *id)?.is_some() {
+                return Err(MarketError::MeetingPointExists(*id));
+            }
+            ledger::put_meeting_point(host, *id, *x, *y);
+            host.emit(&json!({"type": "meetingPointAdded", "id": id, "x": x, "y": y}));
+            Ok(())
+        }
+        C::RemoveMeetingPoint { id } => {
+            require_operator(host)?;
+            if ledger::meeting_point(host, *id)?.is_none() {
+                return Err(MarketError::UnknownMeetingPoint(*id));
+            }
+            host.remove(&key(MEETING_POINT_PREFIX, &id.to_be_bytes()));
+            host.emit(&json!({"type": "meetingPointRemoved", "id": id}));
+            Ok(())
+        }
+        C::SetFee { fee_rate } => {
+            require_operator(host)?;
+            let mut p = ledger::params(host)?;
+            p.fee_rate = *fee_rate;
+            ledger::put_params(host, &p);
+            host.emit(&json!({"type": "feeSet", "feeRate": fee_rate.to_string()}));
+            Ok(())
+        }
+        C::Resolve {
+            trade_id,
+            resolution,
+        } => {
+            require_operator(host)?;
+            let t = ledger::trade(host, *trade_id)?;
+            if t.status != TradeStatus::Disputed {
+                return Err(MarketError::TradeNotOpen {
+                    id: *trade_id,
+                    status: t.status.as_str(),
+                    needed: "disputed",
+                });
+            }
+            match resolution {
+                Resolution::Settle => settle(host, t),
+                Resolution::Refund => refund(host, t),
+            }
+        }
     }
 }
 
-/// Answers a read-only query. `args` is a JSON object (or null).
-pub fn query(host: &impl Host, method: &str, args: &Value) -> Result<Value, MarketError> {
-    match method {
-        "account" => {
-            let id = str_arg(args, "clientId")?;
-            let acct = get_account(host, id)?;
-            Ok(account_json(id, &acct))
-        }
-        "accountByKey" => {
-            let pk_hex = str_arg(args, "publicKey")?;
-            let pk = parse_hex_array::<32>(pk_hex).ok_or_else(|| {
-                MarketError::BadArguments("publicKey is not 32 bytes of hex".into())
-            })?;
-            match client_of(host, &pk)? {
-                Some(id) => {
-                    let acct = get_account(host, &id)?;
-                    Ok(account_json(&id, &acct))
-                }
-                None => Ok(Value::Null),
-            }
-        }
-        "params" => {
-            let p = params(host)?;
-            let treasury = get_account(host, &p.treasury)?;
-            Ok(json!({
-                "feeRate": p.fee_rate.to_string(),
-                "treasury": p.treasury,
-                "treasuryBalance": treasury.balance.to_string(),
-            }))
-        }
-        "meetingPoints" => {
-            let mut out = Vec::new();
-            let mut cursor: Option<Vec<u8>> = None;
-            while let Some(k) = host.next_key(MEETING_POINT_PREFIX, cursor.as_deref()) {
-                let v = host
-                    .get(&k)
-                    .ok_or_else(|| MarketError::CorruptState("meeting point vanished".into()))?;
-                let id = k
-                    .get(MEETING_POINT_PREFIX.len()..)
-                    .and_then(|s| <[u8; 4]>::try_from(s).ok())
-                    .map(u32::from_be_bytes)
-                    .ok_or_else(|| MarketError::CorruptState("meeting point key".into()))?;
-                let (x, y) = decode_point(&v)?;
-                out.push(json!({ "id": id, "x": x, "y": y }));
-                cursor = Some(k);
-            }
-            Ok(Value::Array(out))
-        }
-        "isOperator" => {
-            let pk_hex = str_arg(args, "publicKey")?;
-            let pk = parse_hex_array::<32>(pk_hex).ok_or_else(|| {
-                MarketError::BadArguments("publicKey is not 32 bytes of hex".into())
-            })?;
-            Ok(Value::Bool(host.get(&key(OPERATOR_PREFIX, &pk)).is_some()))
-        }
-        "version" => Ok(json!(crate::VERSION)),
-        other => Err(MarketError::UnknownMethod(other.into())),
+fn check_point(x: i64, y: i64) -> Result<(), MarketError> {
+    if x.unsigned_abs() > MAX_COORD as u64 || y.unsigned_abs() > MAX_COORD as u64 {
+        return Err(MarketError::OutOfBounds(format!(
+            "position ({x}, {y}) (limit ±{MAX_COORD} m)"
+        )));
     }
-}
-
-fn account_json(id: &str, acct: &Account) -> Value {
-    json!({
-        "clientId": id,
-        "publicKey": to_hex(&acct.owner),
-        "balance": acct.balance.to_string(),
-        "escrow": acct.escrow.to_string(),
-    })
-}
-
-fn str_arg<'a>(args: &'a Value, name: &str) -> Result<&'a str, MarketError> {
-    args.get(name)
-        .and_then(Value::as_str)
-        .ok_or_else(|| MarketError::BadArguments(format!("missing string argument '{name}'")))
-}
-
-fn decode_point(v: &[u8]) -> Result<(i64, i64), MarketError> {
-    let bad = || MarketError::CorruptState("meeting point value".into());
-    let x = v
-        .get(0..8)
-        .and_then(|s| <[u8; 8]>::try_from(s).ok())
-        .ok_or_else(bad)?;
-    let y = v
-        .get(8..16)
-        .and_then(|s| <[u8; 8]>::try_from(s).ok())
-        .ok_or_else(bad)?;
-    Ok((i64::from_le_bytes(x), i64::from_le_bytes(y)))
+    Ok(())
 }
 
 /// Client ids: 1 to 64 bytes of lowercase ASCII letters, digits, `-`, `_` and `.`.
@@ -223,7 +312,7 @@ fn validate_client_id(id: &str) -> Result<(), MarketError> {
 
 fn register_client(host: &mut impl Host, id: &str, owner: [u8; 32]) -> Result<(), MarketError> {
     validate_client_id(id)?;
-    if let Some(existing) = client_of(host, &owner)? {
+    if let Some(existing) = ledger::client_of(host, &owner)? {
         return Err(MarketError::AlreadyRegistered(existing));
     }
     if host.get(&key(ACCOUNT_PREFIX, id.as_bytes())).is_some() {
@@ -236,43 +325,318 @@ fn register_client(host: &mut impl Host, id: &str, owner: [u8; 32]) -> Result<()
             owner,
             balance: 0,
             escrow: 0,
+            open_trades: 0,
         },
     );
     host.set(&key(KEY_PREFIX, &owner), id.as_bytes());
     Ok(())
 }
 
-fn params(host: &impl Host) -> Result<Params, MarketError> {
-    let raw = host
-        .get(PARAMS_KEY)
-        .ok_or_else(|| MarketError::CorruptState("parameters missing".into()))?;
-    Params::decode(&raw)
-}
-
-fn client_of(host: &impl Host, pk: &[u8; 32]) -> Result<Option<String>, MarketError> {
-    match host.get(&key(KEY_PREFIX, pk)) {
-        None => Ok(None),
-        Some(raw) => String::from_utf8(raw)
-            .map(Some)
-            .map_err(|_| MarketError::CorruptState("client id not UTF-8".into())),
+fn require_operator(host: &impl Host) -> Result<(), MarketError> {
+    if ledger::is_operator(host, &host.caller()) {
+        Ok(())
+    } else {
+        Err(MarketError::NotOperator)
     }
 }
 
-fn get_account(host: &impl Host, id: &str) -> Result<Account, MarketError> {
-    let raw = host
-        .get(&key(ACCOUNT_PREFIX, id.as_bytes()))
-        .ok_or_else(|| MarketError::UnknownClient(id.into()))?;
-    Account::decode(&raw)
-}
-
-fn put_account(host: &mut impl Host, id: &str, acct: &Account) {
-    host.set(&key(ACCOUNT_PREFIX, id.as_bytes()), &acct.encode());
-}
-
 fn signer_account(host: &impl Host) -> Result<(String, Account), MarketError> {
-    let id = client_of(host, &host.caller())?.ok_or(MarketError::NotRegistered)?;
-    let acct = get_account(host, &id)?;
+    let id = ledger::client_of(host, &host.caller())?.ok_or(MarketError::NotRegistered)?;
+    let acct = account(host, &id)?;
     Ok((id, acct))
+}
+
+fn link_vehicle(host: &mut impl Host, client: &str, v: Vehicle) -> Result<(), MarketError> {
+    if v.vehicle_id.trim().is_empty() {
+        return Err(MarketError::InvalidVehicle(
+            "the vehicle id is empty".into(),
+        ));
+    }
+    if v.capacity_wh == 0 || v.charge_wh > v.capacity_wh {
+        return Err(MarketError::InvalidVehicle(format!(
+            "capacity {} Wh must be positive and at least the charge {} Wh",
+            v.capacity_wh, v.charge_wh
+        )));
+    }
+    if v.efficiency == 0 {
+        return Err(MarketError::InvalidVehicle(
+            "efficiency must be at least 1 Wh/km".into(),
+        ));
+    }
+    check_point(v.x, v.y)?;
+    if host.get(&key(VEHICLE_PREFIX, client.as_bytes())).is_some() {
+        let acct = account(host, client)?;
+        if acct.open_trades > 0 || !ledger::orders_of(host, client)?.is_empty() {
+            return Err(MarketError::ClientBusy(format!(
+                "client '{client}' has resting orders or open trades: a vehicle can only be replaced without them"
+            )));
+        }
+    }
+    ledger::put_vehicle(host, client, &v);
+    host.emit(&json!({
+        "type": "vehicleLinked", "clientId": client, "vehicleId": v.vehicle_id,
+        "capacityWh": v.capacity_wh, "chargeWh": v.charge_wh, "x": v.x, "y": v.y,
+        "efficiencyWhPerKm": v.efficiency, "energyPrice": v.energy_price.to_string(),
+    }));
+    Ok(())
+}
+
+fn place_order(
+    host: &mut impl Host,
+    owner: &str,
+    side: Side,
+    amount_wh: u64,
+    price: u64,
+    max_unit_cost: Option<u64>,
+) -> Result<(), MarketError> {
+    let v = ledger::vehicle(host, owner)?;
+    if amount_wh == 0 {
+        return Err(MarketError::ZeroAmount);
+    }
+    match side {
+        Side::Sell if price == 0 => {
+            return Err(MarketError::InvalidOrder(
+                "a sell order needs a positive price".into(),
+            ));
+        }
+        Side::Sell if amount_wh > v.charge_wh => {
+            return Err(MarketError::InvalidOrder(format!(
+                "selling {amount_wh} Wh but the vehicle holds {} Wh",
+                v.charge_wh
+            )));
+        }
+        Side::Buy if amount_wh > v.capacity_wh.saturating_sub(v.charge_wh) => {
+            return Err(MarketError::InvalidOrder(format!(
+                "buying {amount_wh} Wh but the battery has room for {} Wh",
+                v.capacity_wh.saturating_sub(v.charge_wh)
+            )));
+        }
+        _ => {}
+    }
+    let mut params = ledger::params(host)?;
+    let mut order = Order {
+        id: params.next_order_id,
+        owner: owner.into(),
+        side,
+        amount_wh,
+        remaining_wh: amount_wh,
+        price,
+        max_unit_cost,
+        placed_at: host.block_height(),
+    };
+    params.next_order_id = params
+        .next_order_id
+        .checked_add(1)
+        .ok_or(MarketError::Overflow("order ids"))?;
+    host.emit(&{
+        let mut e = order_json(&order);
+        e["type"] = json!("orderPlaced");
+        e
+    });
+    let meeting_points = ledger::meeting_points(host)?;
+    while order.remaining_wh > 0 {
+        let Some(c) = matching::best_candidate(host, &order, params.fee_rate, &meeting_points)?
+        else {
+            break;
+        };
+        let trade_id = params.next_trade_id;
+        params.next_trade_id = trade_id
+            .checked_add(1)
+            .ok_or(MarketError::Overflow("trade ids"))?;
+        apply_match(host, &mut order, &c, trade_id)?;
+    }
+    ledger::put_params(host, &params);
+    if order.remaining_wh > 0 {
+        ledger::put_order(host, &order)?;
+    } else {
+        host.emit(&json!({"type": "orderFilled", "orderId": order.id, "owner": order.owner}));
+    }
+    Ok(())
+}
+
+/// Records a trade: escrow, committed energy, remaining amounts, indexes, events.
+fn apply_match(
+    host: &mut impl Host,
+    new: &mut Order,
+    c: &matching::Candidate,
+    trade_id: u64,
+) -> Result<(), MarketError> {
+    let mut resting = ledger::order(host, c.resting)?;
+    let (buy, sell) = match new.side {
+        Side::Buy => (&*new, &resting),
+        Side::Sell => (&resting, &*new),
+    };
+    let (consumer, provider) = (buy.owner.clone(), sell.owner.clone());
+    let pay = c
+        .energy_cost
+        .checked_add(c.fee)
+        .ok_or(MarketError::Overflow("payment"))?;
+    let mut ca = account(host, &consumer)?;
+    ca.balance = ca
+        .balance
+        .checked_sub(pay)
+        .ok_or(MarketError::InsufficientFunds {
+            available: ca.balance,
+            requested: pay,
+        })?;
+    ca.escrow = ca
+        .escrow
+        .checked_add(pay)
+        .ok_or(MarketError::Overflow("escrow"))?;
+    ca.open_trades += 1;
+    put_account(host, &consumer, &ca);
+    let mut pa = account(host, &provider)?;
+    pa.open_trades += 1;
+    put_account(host, &provider, &pa);
+    let mut pv = ledger::vehicle(host, &provider)?;
+    pv.committed_wh = pv
+        .committed_wh
+        .checked_add(c.quantity)
+        .ok_or(MarketError::Overflow("committed energy"))?;
+    ledger::put_vehicle(host, &provider, &pv);
+    let trade = Trade {
+        id: trade_id,
+        buy_order: c.buy,
+        sell_order: c.sell,
+        consumer,
+        provider,
+        meeting_point: c.meeting_point,
+        quantity_wh: c.quantity,
+        price: c.price,
+        energy_cost: c.energy_cost,
+        fee: c.fee,
+        consumer_travel: c.consumer_travel,
+        provider_travel: c.provider_travel,
+        status: TradeStatus::Matched,
+        matched_at: host.block_height(),
+        dispute_reason: None,
+    };
+    ledger::put_trade(host, &trade);
+    ledger::index_trade(host, &trade);
+    host.emit(&{
+        let mut e = trade_json(&trade);
+        e["type"] = json!("tradeMatched");
+        e
+    });
+    new.remaining_wh -= c.quantity;
+    resting.remaining_wh -= c.quantity;
+    if resting.remaining_wh == 0 {
+        ledger::delete_order(host, &resting)?;
+        host.emit(&json!({"type": "orderFilled", "orderId": resting.id, "owner": resting.owner}));
+    } else {
+        ledger::update_order(host, &resting);
+    }
+    Ok(())
+}
+
+fn consumer_trade(
+    host: &impl Host,
+    id: u64,
+    client: &str,
+    needed: TradeStatus,
+) -> Result<Trade, MarketError> {
+    let t = ledger::trade(host, id)?;
+    if t.consumer != client {
+        return Err(MarketError::NotYourTrade(id));
+    }
+    if t.status != needed {
+        return Err(MarketError::TradeNotOpen {
+            id,
+            status: t.status.as_str(),
+            needed: needed.as_str(),
+        });
+    }
+    Ok(t)
+}
+
+/// Closes an open trade: releases the provider's committed energy and both parties' counts.
+fn close(host: &mut impl Host, t: &Trade) -> Result<(), MarketError> {
+    let mut pv = ledger::vehicle(host, &t.provider)?;
+    pv.committed_wh = pv.committed_wh.saturating_sub(t.quantity_wh);
+    ledger::put_vehicle(host, &t.provider, &pv);
+    for party in [&t.consumer, &t.provider] {
+        let mut a = account(host, party)?;
+        a.open_trades = a.open_trades.saturating_sub(1);
+        put_account(host, party, &a);
+    }
+    Ok(())
+}
+
+/// Pays out an open trade: the provider gets EC - F, the treasury 2F, the escrow is released.
+fn settle(host: &mut impl Host, mut t: Trade) -> Result<(), MarketError> {
+    let pay = t.energy_cost + t.fee;
+    let mut ca = account(host, &t.consumer)?;
+    ca.escrow = ca
+        .escrow
+        .checked_sub(pay)
+        .ok_or_else(|| MarketError::CorruptState(format!("escrow of trade {} missing", t.id)))?;
+    put_account(host, &t.consumer, &ca);
+    let mut pa = account(host, &t.provider)?;
+    pa.balance = pa
+        .balance
+        .checked_add(t.energy_cost - t.fee)
+        .ok_or(MarketError::Overflow("provider payout"))?;
+    put_account(host, &t.provider, &pa);
+    let treasury_id = ledger::params(host)?.treasury;
+    let mut ta = account(host, &treasury_id)?;
+    ta.balance = ta
+        .balance
+        .checked_add(2 * t.fee)
+        .ok_or(MarketError::Overflow("treasury"))?;
+    put_account(host, &treasury_id, &ta);
+    t.status = TradeStatus::Settled;
+    ledger::put_trade(host, &t);
+    close(host, &t)?;
+    host.emit(&json!({
+        "type": "tradeSettled", "tradeId": t.id, "consumer": t.consumer, "provider": t.provider,
+        "providerReceives": (t.energy_cost - t.fee).to_string(), "treasuryReceives": (2 * t.fee).to_string(),
+    }));
+    Ok(())
+}
+
+/// Returns the escrow to the consumer; nobody pays a fee.
+fn refund(host: &mut impl Host, mut t: Trade) -> Result<(), MarketError> {
+    let pay = t.energy_cost + t.fee;
+    let mut ca = account(host, &t.consumer)?;
+    ca.escrow = ca
+        .escrow
+        .checked_sub(pay)
+        .ok_or_else(|| MarketError::CorruptState(format!("escrow of trade {} missing", t.id)))?;
+    ca.balance = ca
+        .balance
+        .checked_add(pay)
+        .ok_or(MarketError::Overflow("refund"))?;
+    put_account(host, &t.consumer, &ca);
+    t.status = TradeStatus::Refunded;
+    ledger::put_trade(host, &t);
+    close(host, &t)?;
+    host.emit(&json!({"type": "tradeRefunded", "tradeId": t.id, "consumer": t.consumer, "amount": pay.to_string()}));
+    Ok(())
+}
+
+fn remove_client(host: &mut impl Host, id: &str) -> Result<(), MarketError> {
+    let acct = account(host, id)?;
+    if id == ledger::params(host)?.treasury {
+        return Err(MarketError::ClientBusy(
+            "the treasury cannot be removed".into(),
+        ));
+    }
+    if acct.balance != 0 || acct.escrow != 0 || acct.open_trades != 0 {
+        return Err(MarketError::ClientBusy(format!(
+            "client '{id}' still has a balance of {} µcr, escrow of {} µcr and {} open trade(s)",
+            acct.balance, acct.escrow, acct.open_trades
+        )));
+    }
+    for order_id in ledger::orders_of(host, id)? {
+        let o = ledger::order(host, order_id)?;
+        ledger::delete_order(host, &o)?;
+        host.emit(&json!({"type": "orderRemoved", "orderId": order_id, "owner": id, "reason": "client removed"}));
+    }
+    host.remove(&key(VEHICLE_PREFIX, id.as_bytes()));
+    host.remove(&key(KEY_PREFIX, &acct.owner));
+    host.remove(&key(ACCOUNT_PREFIX, id.as_bytes()));
+    host.emit(&json!({"type": "clientRemoved", "clientId": id}));
+    Ok(())
 }
 
 /// Decodes an entry input (`method`, `args`) and executes it: the Wasm `v2v_call` body,
@@ -296,122 +660,6 @@ pub fn query_raw(host: &impl Host, input: &[u8]) -> Result<Vec<u8>, MarketError>
     } else {
         serde_json::from_slice(args).map_err(|e| MarketError::BadArguments(e.to_string()))?
     };
-    let out = query(host, &method, &args)?;
+    let out = crate::views::query(host, &method, &args)?;
     Ok(out.to_string().into_bytes())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::MemoryHost;
-    use v2v_abi::genesis::{GenesisClient, GenesisMeetingPoint};
-
-    fn genesis() -> GenesisMarket {
-        GenesisMarket {
-            fee_rate: 2,
-            treasury: "treasury".into(),
-            operators: vec![to_hex(&[9u8; 32])],
-            meeting_points: vec![
-                GenesisMeetingPoint { id: 2, x: -5, y: 7 },
-                GenesisMeetingPoint { id: 1, x: 0, y: 0 },
-            ],
-            clients: vec![GenesisClient {
-                id: "alice".into(),
-                public_key: to_hex(&[1u8; 32]),
-                balance: 1_000,
-            }],
-        }
-    }
-
-    #[test]
-    fn register_deposit_withdraw() {
-        let mut h = MemoryHost::default();
-        init(&mut h, &genesis()).unwrap();
-        h.caller = [2u8; 32];
-        let reg = MarketCall::Register {
-            client_id: "bob".into(),
-        };
-        execute(&mut h, &reg).unwrap();
-        assert_eq!(
-            execute(&mut h, &reg),
-            Err(MarketError::AlreadyRegistered("bob".into()))
-        );
-        execute(&mut h, &MarketCall::Deposit { amount: 500 }).unwrap();
-        assert_eq!(
-            execute(&mut h, &MarketCall::Withdraw { amount: 501 }),
-            Err(MarketError::InsufficientFunds {
-                available: 500,
-                requested: 501
-            })
-        );
-        execute(&mut h, &MarketCall::Withdraw { amount: 200 }).unwrap();
-        let acct = query(&h, "account", &json!({"clientId": "bob"})).unwrap();
-        assert_eq!(acct["balance"], "300");
-        assert_eq!(h.events.len(), 3);
-
-        h.caller = [3u8; 32];
-        assert_eq!(
-            execute(
-                &mut h,
-                &MarketCall::Register {
-                    client_id: "alice".into()
-                }
-            ),
-            Err(MarketError::ClientIdTaken("alice".into()))
-        );
-        assert_eq!(
-            execute(&mut h, &MarketCall::Deposit { amount: 1 }),
-            Err(MarketError::NotRegistered)
-        );
-        assert!(matches!(
-            execute(
-                &mut h,
-                &MarketCall::Register {
-                    client_id: "Bad Id".into()
-                }
-            ),
-            Err(MarketError::InvalidClientId(_))
-        ));
-    }
-
-    #[test]
-    fn deposit_overflow_is_an_error() {
-        let mut h = MemoryHost::default();
-        init(&mut h, &genesis()).unwrap();
-        h.caller = [1u8; 32];
-        assert_eq!(
-            execute(&mut h, &MarketCall::Deposit { amount: u64::MAX }),
-            Err(MarketError::Overflow("deposit"))
-        );
-    }
-
-    #[test]
-    fn queries() {
-        let mut h = MemoryHost::default();
-        init(&mut h, &genesis()).unwrap();
-        let mps = query(&h, "meetingPoints", &Value::Null).unwrap();
-        assert_eq!(mps, json!([{"id":1,"x":0,"y":0},{"id":2,"x":-5,"y":7}]));
-        let p = query(&h, "params", &Value::Null).unwrap();
-        assert_eq!(p["feeRate"], "2");
-        let a = query(
-            &h,
-            "accountByKey",
-            &json!({"publicKey": to_hex(&[1u8; 32])}),
-        )
-        .unwrap();
-        assert_eq!(a["clientId"], "alice");
-        assert_eq!(a["balance"], "1000");
-        assert_eq!(
-            query(&h, "isOperator", &json!({"publicKey": to_hex(&[9u8; 32])})).unwrap(),
-            json!(true)
-        );
-        assert!(matches!(
-            query(&h, "account", &json!({"clientId": "zed"})),
-            Err(MarketError::UnknownClient(_))
-        ));
-        assert!(matches!(
-            query(&h, "nope", &Value::Null),
-            Err(MarketError::UnknownMethod(_))
-        ));
-    }
 }

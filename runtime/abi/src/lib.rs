@@ -12,5 +12,5 @@ pub mod codec;
 pub mod genesis;
 pub mod host;
 
-pub use call::MarketCall;
+pub use call::{MarketCall, Resolution, Side};
 pub use codec::{DecodeError, Reader, Writer};

@@ -1,0 +1,362 @@
+//! The cost model and the search for the best candidate (`../shared/MARKET.md`, "Cost model"
+//! and "Matching"; `docs/market.md`).
+//!
+//! Everything is integer arithmetic: distances are exact integer square roots, unit costs and
+//! unit profits are compared as rationals by cross-multiplication in 192 bits, so no rounding
+//! ever decides a match.
+
+use std::cmp::Ordering;
+
+use v2v_abi::Side;
+
+use crate::ledger;
+use crate::state::{
+    BUY_CELL_PREFIX, BUY_GRID_PREFIX, CellBounds, GRID_CELL_M, Order, SELL_BOOK_PREFIX, Travel,
+    Vehicle, cell_key, decode_cell_key, key, trailing_id,
+};
+use crate::{Host, MarketError};
+
+/// Largest |coordinate| accepted, in metres: keeps squared distances far inside u128.
+pub const MAX_COORD: i64 = 1_000_000_000_000;
+
+/// floor(sqrt(n)), exact.
+pub fn isqrt(n: u128) -> u128 {
+    if n < 2 {
+        return n;
+    }
+    // Newton's iteration from an upper bound; decreasing until it settles on floor(sqrt(n)).
+    let mut x = 1u128 << (128 - n.leading_zeros()).div_ceil(2);
+    loop {
+        let y = (x + n / x) / 2;
+        if y >= x {
+            return x;
+        }
+        x = y;
+    }
+}
+
+/// Euclidean distance, floored, between two points with coordinates within `MAX_COORD`.
+pub fn distance(ax: i64, ay: i64, bx: i64, by: i64) -> u128 {
+    let dx = (i128::from(ax) - i128::from(bx)).unsigned_abs();
+    let dy = (i128::from(ay) - i128::from(by)).unsigned_abs();
+    isqrt(dx * dx + dy * dy)
+}
+
+/// Travel of a vehicle to (x, y): TE = floor(d e / 1000), TC = TE p. `None` on overflow.
+pub fn travel(v: &Vehicle, x: i64, y: i64) -> Option<Travel> {
+    let d = distance(v.x, v.y, x, y);
+    let energy = d.checked_mul(u128::from(v.efficiency))? / 1000;
+    let cost = energy.checked_mul(u128::from(v.energy_price))?;
+    Some(Travel {
+        distance_m: u64::try_from(d).ok()?,
+        energy_wh: u64::try_from(energy).ok()?,
+        cost,
+    })
+}
+
+/// A client as a party to a candidate.
+#[derive(Debug, Clone)]
+pub struct Party {
+    pub client: String,
+    pub vehicle: Vehicle,
+    /// Available (unescrowed) balance.
+    pub balance: u64,
+}
+
+impl Party {
+    pub fn load(host: &impl Host, client: &str) -> Result<Self, MarketError> {
+        Ok(Party {
+            client: client.into(),
+            vehicle: ledger::vehicle(host, client)?,
+            balance: ledger::account(host, client)?.balance,
+        })
+    }
+}
+
+/// A feasible (buy, sell, meeting point, quantity) and its figures.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub buy: u64,
+    pub sell: u64,
+    /// The order that was resting in the book (the tie-breaker).
+    pub resting: u64,
+    pub meeting_point: (u32, i64, i64),
+    pub quantity: u64,
+    pub price: u64,
+    /// EC = price x q.
+    pub energy_cost: u64,
+    /// F = fee rate x q.
+    pub fee: u64,
+    /// C_C = EC + TC_C + F.
+    pub consumer_cost: u128,
+    /// R_P - C_P = EC - TC_P - F (never negative for a feasible candidate).
+    pub provider_margin: u128,
+    pub consumer_travel: Travel,
+    pub provider_travel: Travel,
+}
+
+/// a x b as a 256-bit (high, low) pair.
+fn mul_wide(a: u128, b: u64) -> (u128, u128) {
+    let b = u128::from(b);
+    let lo = (a & u128::from(u64::MAX)) * b;
+    let hi = (a >> 64) * b;
+    let low = lo.wrapping_add(hi << 64);
+    let carry = u128::from(low < lo);
+    ((hi >> 64) + carry, low)
+}
+
+/// Compares a/b with c/d exactly (b, d > 0).
+fn cmp_ratio(a: u128, b: u64, c: u128, d: u64) -> Ordering {
+    mul_wide(a, d).cmp(&mul_wide(c, b))
+}
+
+impl Candidate {
+    /// Whether `self` beats `other`: smaller UC, then larger UP, then the older resting
+    /// order, then the lower meeting-point id.
+    pub fn beats(&self, other: &Candidate) -> bool {
+        let uc = cmp_ratio(
+            self.consumer_cost,
+            self.quantity,
+            other.consumer_cost,
+            other.quantity,
+        );
+        let order = uc
+            .then_with(|| {
+                cmp_ratio(
+                    other.provider_margin,
+                    other.quantity,
+                    self.provider_margin,
+                    self.quantity,
+                )
+            })
+            .then_with(|| self.resting.cmp(&other.resting))
+            .then_with(|| self.meeting_point.0.cmp(&other.meeting_point.0));
+        order == Ordering::Less
+    }
+}
+
+/// Evaluates one candidate; `None` if it is infeasible (rules 1-6) or overflows.
+pub fn evaluate(
+    buy: &Order,
+    sell: &Order,
+    resting: u64,
+    consumer: &Party,
+    provider: &Party,
+    mp: (u32, i64, i64),
+    fee_rate: u64,
+) -> Option<Candidate> {
+    if consumer.client == provider.client {
+        return None; // rule 6
+    }
+    let q = buy.remaining_wh.min(sell.remaining_wh);
+    if q == 0 {
+        return None;
+    }
+    let tc = travel(&consumer.vehicle, mp.1, mp.2)?;
+    let tp = travel(&provider.vehicle, mp.1, mp.2)?;
+    // Rule 3: the consumer reaches the meeting point.
+    if tc.energy_wh > consumer.vehicle.charge_wh {
+        return None;
+    }
+    // Rule 4: the provider reaches it and still has q to deliver.
+    let spare = provider
+        .vehicle
+        .charge_wh
+        .checked_sub(provider.vehicle.committed_wh)?;
+    if u128::from(tp.energy_wh) + u128::from(q) > u128::from(spare) {
+        return None;
+    }
+    let ec = u128::from(sell.price) * u128::from(q);
+    let fee = u128::from(fee_rate) * u128::from(q);
+    // Rule 2: the consumer's available balance covers EC + F.
+    let pay = ec.checked_add(fee)?;
+    if pay > u128::from(consumer.balance) {
+        return None;
+    }
+    // Rule 1: UP >= 0, i.e. EC >= TC_P + F.
+    let margin = ec.checked_sub(tp.cost.checked_add(fee)?)?;
+    let cost = pay.checked_add(tc.cost)?;
+    // Rule 5: the buyer's limit on unit cost.
+    if let Some(limit) = buy.max_unit_cost
+        && cost > u128::from(limit) * u128::from(q)
+    {
+        return None;
+    }
+    Some(Candidate {
+        buy: buy.id,
+        sell: sell.id,
+        resting,
+        meeting_point: mp,
+        quantity: q,
+        price: sell.price,
+        // Both fit: pay <= balance (u64).
+        energy_cost: u64::try_from(ec).ok()?,
+        fee: u64::try_from(fee).ok()?,
+        consumer_cost: cost,
+        provider_margin: margin,
+        consumer_travel: tc,
+        provider_travel: tp,
+    })
+}
+
+/// The best feasible candidate for the incoming order `new` against the resting book.
+pub fn best_candidate(
+    host: &impl Host,
+    new: &Order,
+    fee_rate: u64,
+    meeting_points: &[(u32, i64, i64)],
+) -> Result<Option<Candidate>, MarketError> {
+    if meeting_points.is_empty() {
+        return Ok(None);
+    }
+    let me = Party::load(host, &new.owner)?;
+    let mut best: Option<Candidate> = None;
+    let mut cursor: Option<Vec<u8>> = None;
+    match new.side {
+        Side::Buy => {
+            // Sells cheapest first. Any candidate with sell S has UC >= p_S + r (travel costs
+            // are non-negative), so once that bound exceeds the best UC no later sell can win
+            // or tie.
+            while let Some(k) = host.next_key(SELL_BOOK_PREFIX, cursor.as_deref()) {
+                let sell = ledger::order(host, trailing_id(&k)?)?;
+                cursor = Some(k);
+                if let Some(b) = &best {
+                    let bound = (u128::from(sell.price) + u128::from(fee_rate))
+                        .saturating_mul(u128::from(b.quantity));
+                    if bound > b.consumer_cost {
+                        break;
+                    }
+                }
+                if sell.owner == new.owner {
+                    continue;
+                }
+                let provider = Party::load(host, &sell.owner)?;
+                for &mp in meeting_points {
+                    if let Some(c) = evaluate(new, &sell, sell.id, &me, &provider, mp, fee_rate)
+                        && best.as_ref().is_none_or(|b| c.beats(b))
+                    {
+                        best = Some(c);
+                    }
+                }
+            }
+        }
+        Side::Sell => {
+            // Resting buys are filed in grid cells by their consumer's position. Every
+            // candidate from a cell has UC >= p_S + r + TC_lb / q_max, where TC_lb is the
+            // travel cost of the cell's cheapest conceivable consumer to the nearest meeting
+            // point from the cell's nearest edge, and q_max bounds q. Cells are visited by
+            // that bound, and the search stops at the first cell whose bound exceeds the best
+            // UC found: no candidate there can win or tie.
+            let mut cells = Vec::new();
+            while let Some(k) = host.next_key(BUY_CELL_PREFIX, cursor.as_deref()) {
+                let cell = decode_cell_key(&k[BUY_CELL_PREFIX.len()..])?;
+                let raw = host
+                    .get(&k)
+                    .ok_or_else(|| MarketError::CorruptState("cell vanished".into()))?;
+                let bounds = CellBounds::decode(&raw)?;
+                cells.push(cell_bound(cell, &bounds, new, fee_rate, meeting_points));
+                cursor = Some(k);
+            }
+            cells.sort_by(|a, b| cmp_ratio(a.1, a.2, b.1, b.2).then(a.0.cmp(&b.0)));
+            for (cell, num, den) in cells {
+                if let Some(b) = &best
+                    && cmp_ratio(num, den, b.consumer_cost, b.quantity) == Ordering::Greater
+                {
+                    break;
+                }
+                let prefix = key(BUY_GRID_PREFIX, &cell_key(cell));
+                let mut member: Option<Vec<u8>> = None;
+                while let Some(k) = host.next_key(&prefix, member.as_deref()) {
+                    let buy = ledger::order(host, trailing_id(&k)?)?;
+                    member = Some(k);
+                    if buy.owner == new.owner {
+                        continue;
+                    }
+                    let consumer = Party::load(host, &buy.owner)?;
+                    for &mp in meeting_points {
+                        if let Some(c) = evaluate(&buy, new, buy.id, &consumer, &me, mp, fee_rate)
+                            && best.as_ref().is_none_or(|b| c.beats(b))
+                        {
+                            best = Some(c);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(best)
+}
+
+/// The lower bound on UC of any candidate from `cell` for the incoming sell `new`, as the
+/// rational (numerator, denominator), with the cell for tie order.
+fn cell_bound(
+    cell: (i64, i64),
+    b: &CellBounds,
+    new: &Order,
+    fee_rate: u64,
+    meeting_points: &[(u32, i64, i64)],
+) -> ((i64, i64), u128, u64) {
+    let x0 = i128::from(cell.0) * i128::from(GRID_CELL_M);
+    let y0 = i128::from(cell.1) * i128::from(GRID_CELL_M);
+    let span = i128::from(GRID_CELL_M) - 1;
+    let gap = |lo: i128, v: i64| {
+        let v = i128::from(v);
+        (lo - v).max(v - (lo + span)).max(0).unsigned_abs()
+    };
+    let travel_lb = meeting_points
+        .iter()
+        .map(|&(_, mx, my)| {
+            let (dx, dy) = (gap(x0, mx), gap(y0, my));
+            let d = isqrt(dx.saturating_mul(dx).saturating_add(dy.saturating_mul(dy)));
+            (d.saturating_mul(u128::from(b.efficiency_min)) / 1000)
+                .saturating_mul(u128::from(b.price_min))
+        })
+        .min()
+        .unwrap_or(0);
+    let q_max = b.remaining_max.min(new.remaining_wh).max(1);
+    let unit = u128::from(new.price) + u128::from(fee_rate);
+    let num = unit
+        .saturating_mul(u128::from(q_max))
+        .saturating_add(travel_lb);
+    (cell, num, q_max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isqrt_is_exact() {
+        for n in 0u128..10_000 {
+            let r = isqrt(n);
+            assert!(r * r <= n && (r + 1) * (r + 1) > n, "isqrt({n}) = {r}");
+        }
+        for n in [
+            u128::MAX,
+            u128::MAX - 1,
+            1 << 100,
+            (1 << 64) - 1,
+            999_999_999_999_999_999,
+        ] {
+            let r = isqrt(n);
+            assert!(r * r <= n, "{n}");
+            assert!((r + 1).checked_mul(r + 1).is_none_or(|s| s > n), "{n}");
+        }
+        assert_eq!(distance(0, 0, 3, 4), 5);
+        assert_eq!(
+            distance(-MAX_COORD, -MAX_COORD, MAX_COORD, MAX_COORD),
+            2_828_427_124_746
+        );
+    }
+
+    #[test]
+    fn wide_ratio_comparison() {
+        assert_eq!(cmp_ratio(1, 2, 2, 4), Ordering::Equal);
+        assert_eq!(
+            cmp_ratio(u128::MAX, u64::MAX, u128::MAX - 1, u64::MAX),
+            Ordering::Greater
+        );
+        assert_eq!(cmp_ratio(u128::MAX, 2, u128::MAX, 3), Ordering::Greater);
+        assert_eq!(cmp_ratio(3, 7, 5, 11), (3 * 11).cmp(&(5 * 7)));
+    }
+}
