@@ -3,7 +3,9 @@
 
 mod amount;
 mod chain_cmd;
+mod contract_cmd;
 mod node_cmd;
+mod operator;
 mod spec_cmd;
 mod wallet;
 
@@ -31,8 +33,13 @@ enum Command {
     /// Generate and inspect keys.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Wallet: register, deposit, withdraw and read accounts over JSON-RPC.
+    /// Wallet: accounts, vehicles, orders and trades over JSON-RPC.
     Wallet(wallet::WalletArgs),
+    /// Operator: clients, funds, orders, meeting points, the fee and disputes over JSON-RPC.
+    Operator(operator::OperatorArgs),
+    /// Run market transactions locally against a chain spec's genesis (no network).
+    #[command(subcommand)]
+    Contract(contract_cmd::ContractCommand),
     /// Explorer: heads, blocks, transactions and contract queries over JSON-RPC.
     Chain(chain_cmd::ChainArgs),
 }
@@ -101,6 +108,8 @@ fn main() -> std::process::ExitCode {
             Command::ChainSpec(c) => spec_cmd::run(c),
             Command::Key(c) => key_command(c),
             Command::Wallet(a) => wallet::run(a).await,
+            Command::Operator(a) => operator::run(a).await,
+            Command::Contract(c) => contract_cmd::run(c),
             Command::Chain(a) => chain_cmd::run(a).await,
         }
     });

@@ -4,4 +4,5 @@
 
 mod commands;
 mod dev_chain;
+mod market_flow;
 mod support;

@@ -6,7 +6,7 @@ use jsonrpsee::core::{RpcResult, SubscriptionResult, async_trait};
 use jsonrpsee::proc_macros::rpc;
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use v2v_primitives::{Hash, PublicKey};
 
@@ -78,11 +78,37 @@ pub trait StateApi {
     async fn get_root(&self, at: Option<BlockId>) -> RpcResult<Hash>;
 }
 
+/// Typed reads for wallets: thin wrappers over the contract's queries (`docs/market.md`),
+/// run against the finalized head's state.
 #[rpc(server, client, namespace = "market")]
 pub trait MarketApi {
     /// A client account: `{ clientId, publicKey, balance, escrow }` (money in µcr strings).
     #[method(name = "getAccount")]
     async fn get_account(&self, client_id: String) -> RpcResult<Value>;
+    /// A client's vehicle: `{ clientId, vehicleId, capacityWh, chargeWh, x, y,
+    /// efficiencyWhPerKm, energyPrice, committedWh }`.
+    #[method(name = "getVehicle")]
+    async fn get_vehicle(&self, client_id: String) -> RpcResult<Value>;
+    /// Resting orders, ascending id: `filter` is an object `{ side?, owner?, cursor?, limit? }`
+    /// (or omitted); returns `{ orders, nextCursor }`.
+    #[method(name = "getOrders")]
+    async fn get_orders(&self, filter: Option<Value>) -> RpcResult<Value>;
+    /// One resting order by id.
+    #[method(name = "getOrder")]
+    async fn get_order(&self, id: u64) -> RpcResult<Value>;
+    /// Trades, ascending id: `filter` is an object `{ owner?, cursor?, limit? }` (owner =
+    /// consumer or provider), or omitted; returns `{ trades, nextCursor }`.
+    #[method(name = "getTrades")]
+    async fn get_trades(&self, filter: Option<Value>) -> RpcResult<Value>;
+    /// One trade by id.
+    #[method(name = "getTrade")]
+    async fn get_trade(&self, id: u64) -> RpcResult<Value>;
+    /// Every meeting point: `[{ id, x, y }]`, ascending id.
+    #[method(name = "getMeetingPoints")]
+    async fn get_meeting_points(&self) -> RpcResult<Value>;
+    /// `{ feeRate, treasury, treasuryBalance, nextOrderId, nextTradeId }`.
+    #[method(name = "getParams")]
+    async fn get_params(&self) -> RpcResult<Value>;
 }
 
 /// The server side of every namespace.
@@ -115,6 +141,27 @@ impl Api {
                 ))
             }
         }
+    }
+
+    /// Runs a contract query on a blocking thread (the contract is CPU work: keep it off the
+    /// I/O threads).
+    async fn run_query(
+        &self,
+        method: String,
+        args_json: String,
+        at_height: Option<u64>,
+    ) -> RpcResult<Value> {
+        let backend = self.backend.clone();
+        tokio::task::spawn_blocking(move || backend.query(&method, &args_json, at_height))
+            .await
+            .map_err(|e| error(codes::INTERNAL, e.to_string()))?
+            .map_err(ErrorObjectOwned::from)
+    }
+
+    /// A `market_*` read: the contract query `method` with `args` on the finalized head.
+    async fn market_query(&self, method: &str, args: Value) -> RpcResult<Value> {
+        self.run_query(method.to_string(), args_json(Some(args)), None)
+            .await
     }
 
     fn block(&self, at: Option<BlockId>) -> RpcResult<BlockJson> {
@@ -247,12 +294,7 @@ impl StateApiServer for Api {
         args: Option<Value>,
         at_height: Option<u64>,
     ) -> RpcResult<Value> {
-        let backend = self.backend.clone();
-        let args = args_json(args);
-        tokio::task::spawn_blocking(move || backend.query(&method, &args, at_height))
-            .await
-            .map_err(|e| error(codes::INTERNAL, e.to_string()))?
-            .map_err(ErrorObjectOwned::from)
+        self.run_query(method, args_json(args), at_height).await
     }
 
     async fn get_root(&self, at: Option<BlockId>) -> RpcResult<Hash> {
@@ -260,14 +302,53 @@ impl StateApiServer for Api {
     }
 }
 
+/// A list filter: an object (passed on as the query's arguments) or nothing.
+fn filter_object(filter: Option<Value>, fields: &str) -> RpcResult<Value> {
+    match filter {
+        None | Some(Value::Null) => Ok(Value::Object(Default::default())),
+        Some(v @ Value::Object(_)) => Ok(v),
+        Some(other) => Err(error(
+            codes::INVALID_PARAMS,
+            format!("the filter must be a JSON object {{ {fields} }}, got {other}"),
+        )),
+    }
+}
+
 #[async_trait]
 impl MarketApiServer for Api {
     async fn get_account(&self, client_id: String) -> RpcResult<Value> {
-        let args = serde_json::json!({ "clientId": client_id }).to_string();
-        let backend = self.backend.clone();
-        tokio::task::spawn_blocking(move || backend.query("account", &args, None))
+        self.market_query("account", json!({ "clientId": client_id }))
             .await
-            .map_err(|e| error(codes::INTERNAL, e.to_string()))?
-            .map_err(ErrorObjectOwned::from)
+    }
+
+    async fn get_vehicle(&self, client_id: String) -> RpcResult<Value> {
+        self.market_query("vehicle", json!({ "clientId": client_id }))
+            .await
+    }
+
+    async fn get_orders(&self, filter: Option<Value>) -> RpcResult<Value> {
+        let args = filter_object(filter, "side?, owner?, cursor?, limit?")?;
+        self.market_query("orders", args).await
+    }
+
+    async fn get_order(&self, id: u64) -> RpcResult<Value> {
+        self.market_query("order", json!({ "id": id })).await
+    }
+
+    async fn get_trades(&self, filter: Option<Value>) -> RpcResult<Value> {
+        let args = filter_object(filter, "owner?, cursor?, limit?")?;
+        self.market_query("trades", args).await
+    }
+
+    async fn get_trade(&self, id: u64) -> RpcResult<Value> {
+        self.market_query("trade", json!({ "id": id })).await
+    }
+
+    async fn get_meeting_points(&self) -> RpcResult<Value> {
+        self.market_query("meetingPoints", Value::Null).await
+    }
+
+    async fn get_params(&self) -> RpcResult<Value> {
+        self.market_query("params", Value::Null).await
     }
 }
