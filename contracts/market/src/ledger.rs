@@ -82,18 +82,21 @@ pub fn put_cell_bounds(host: &mut impl Host, cell: (i64, i64), b: &CellBounds) {
 fn grid_add(host: &mut impl Host, o: &Order) -> Result<(), MarketError> {
     let v = vehicle(host, &o.owner)?;
     let cell = cell_of(v.x, v.y);
+    let limit = o.max_unit_cost.unwrap_or(u64::MAX);
     let b = match cell_bounds(host, cell)? {
         None => CellBounds {
             count: 1,
             efficiency_min: v.efficiency,
             price_min: v.energy_price,
             remaining_max: o.remaining_wh,
+            limit_max: limit,
         },
         Some(b) => CellBounds {
             count: b.count + 1,
             efficiency_min: b.efficiency_min.min(v.efficiency),
             price_min: b.price_min.min(v.energy_price),
             remaining_max: b.remaining_max.max(o.remaining_wh),
+            limit_max: b.limit_max.max(limit),
         },
     };
     put_cell_bounds(host, cell, &b);

@@ -136,6 +136,7 @@ impl Candidate {
 }
 
 /// Evaluates one candidate; `None` if it is infeasible (rules 1-6) or overflows.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     buy: &Order,
     sell: &Order,
@@ -143,6 +144,7 @@ pub fn evaluate(
     consumer: &Party,
     provider: &Party,
     mp: (u32, i64, i64),
+    tc: Travel,
     fee_rate: u64,
 ) -> Option<Candidate> {
     if consumer.client == provider.client {
@@ -152,7 +154,6 @@ pub fn evaluate(
     if q == 0 {
         return None;
     }
-    let tc = travel(&consumer.vehicle, mp.1, mp.2)?;
     let tp = travel(&provider.vehicle, mp.1, mp.2)?;
     // Rule 3: the consumer reaches the meeting point.
     if tc.energy_wh > consumer.vehicle.charge_wh {
@@ -199,6 +200,70 @@ pub fn evaluate(
     })
 }
 
+fn squared_distance(ax: i64, ay: i64, bx: i64, by: i64) -> u128 {
+    let dx = (i128::from(ax) - i128::from(bx)).unsigned_abs();
+    let dy = (i128::from(ay) - i128::from(by)).unsigned_abs();
+    dx * dx + dy * dy
+}
+
+/// The meeting points ordered by distance from `v` (then id). The consumer's travel cost is
+/// non-decreasing along this order, which is what lets [`best_for_pair`] stop early.
+fn by_distance_from(v: &Vehicle, meeting_points: &[(u32, i64, i64)]) -> Vec<(u32, i64, i64)> {
+    let mut order: Vec<(u128, (u32, i64, i64))> = meeting_points
+        .iter()
+        .map(|&mp| (squared_distance(v.x, v.y, mp.1, mp.2), mp))
+        .collect();
+    order.sort_unstable_by_key(|&(d2, mp)| (d2, mp.0));
+    order.into_iter().map(|(_, mp)| mp).collect()
+}
+
+/// Updates `best` with the best candidate of one (buy, sell) pair. `by_consumer` lists the
+/// meeting points nearest to the consumer first. For a fixed pair, q and p_S are fixed, so
+/// UC = p_S + r + TC_C / q grows with the consumer's travel cost: the scan stops when that
+/// bound exceeds the best UC, or once the cost rises past the first feasible point's (only
+/// equal-cost points can still tie and win on UP or id).
+#[allow(clippy::too_many_arguments)]
+fn best_for_pair(
+    buy: &Order,
+    sell: &Order,
+    resting: u64,
+    consumer: &Party,
+    provider: &Party,
+    by_consumer: &[(u32, i64, i64)],
+    fee_rate: u64,
+    best: &mut Option<Candidate>,
+) {
+    let q = buy.remaining_wh.min(sell.remaining_wh);
+    if q == 0 || consumer.client == provider.client {
+        return;
+    }
+    let unit = u128::from(sell.price) + u128::from(fee_rate);
+    let mut feasible_cost: Option<u128> = None;
+    for &mp in by_consumer {
+        let Some(tc) = travel(&consumer.vehicle, mp.1, mp.2) else {
+            // Farther points overflow too.
+            return;
+        };
+        if feasible_cost.is_some_and(|c| tc.cost > c) {
+            return;
+        }
+        if let Some(b) = best.as_ref() {
+            let bound = unit.saturating_mul(u128::from(q)).saturating_add(tc.cost);
+            if bound < u128::MAX
+                && cmp_ratio(bound, q, b.consumer_cost, b.quantity) == Ordering::Greater
+            {
+                return;
+            }
+        }
+        if let Some(c) = evaluate(buy, sell, resting, consumer, provider, mp, tc, fee_rate) {
+            feasible_cost.get_or_insert(tc.cost);
+            if best.as_ref().is_none_or(|b| c.beats(b)) {
+                *best = Some(c);
+            }
+        }
+    }
+}
+
 /// The best feasible candidate for the incoming order `new` against the resting book.
 pub fn best_candidate(
     host: &impl Host,
@@ -214,16 +279,36 @@ pub fn best_candidate(
     let mut cursor: Option<Vec<u8>> = None;
     match new.side {
         Side::Buy => {
+            let by_me = by_distance_from(&me.vehicle, meeting_points);
+            // The consumer's cheapest travel (to its nearest point; saturates on overflow,
+            // which only weakens the bound below).
+            let my_min_cost = by_me
+                .first()
+                .and_then(|mp| travel(&me.vehicle, mp.1, mp.2))
+                .map_or(0, |t| t.cost);
             // Sells cheapest first. Any candidate with sell S has UC >= p_S + r (travel costs
             // are non-negative), so once that bound exceeds the best UC no later sell can win
             // or tie.
             while let Some(k) = host.next_key(SELL_BOOK_PREFIX, cursor.as_deref()) {
                 let sell = ledger::order(host, trailing_id(&k)?)?;
                 cursor = Some(k);
+                // With a limit u, UC >= p_S + r > u makes this and every later sell infeasible.
+                if let Some(limit) = new.max_unit_cost
+                    && u128::from(sell.price) + u128::from(fee_rate) > u128::from(limit)
+                {
+                    break;
+                }
+                // UC = p_S + r + TC_C / q with q <= the buy's remaining amount and TC_C at
+                // least the consumer's cost to its nearest meeting point.
                 if let Some(b) = &best {
-                    let bound = (u128::from(sell.price) + u128::from(fee_rate))
-                        .saturating_mul(u128::from(b.quantity));
-                    if bound > b.consumer_cost {
+                    let unit = u128::from(sell.price) + u128::from(fee_rate);
+                    let bound = unit
+                        .saturating_mul(u128::from(new.remaining_wh))
+                        .saturating_add(my_min_cost);
+                    if bound < u128::MAX
+                        && cmp_ratio(bound, new.remaining_wh, b.consumer_cost, b.quantity)
+                            == Ordering::Greater
+                    {
                         break;
                     }
                 }
@@ -231,13 +316,7 @@ pub fn best_candidate(
                     continue;
                 }
                 let provider = Party::load(host, &sell.owner)?;
-                for &mp in meeting_points {
-                    if let Some(c) = evaluate(new, &sell, sell.id, &me, &provider, mp, fee_rate)
-                        && best.as_ref().is_none_or(|b| c.beats(b))
-                    {
-                        best = Some(c);
-                    }
-                }
+                best_for_pair(new, &sell, sell.id, &me, &provider, &by_me, fee_rate, &mut best);
             }
         }
         Side::Sell => {
@@ -254,8 +333,13 @@ pub fn best_candidate(
                     .get(&k)
                     .ok_or_else(|| MarketError::CorruptState("cell vanished".into()))?;
                 let bounds = CellBounds::decode(&raw)?;
-                cells.push(cell_bound(cell, &bounds, new, fee_rate, meeting_points));
                 cursor = Some(k);
+                // UC >= p_S + r: a cell whose buyers all cap their unit cost below that holds
+                // nothing feasible.
+                if u128::from(new.price) + u128::from(fee_rate) > u128::from(bounds.limit_max) {
+                    continue;
+                }
+                cells.push(cell_bound(cell, &bounds, new, fee_rate, meeting_points));
             }
             cells.sort_by(|a, b| cmp_ratio(a.1, a.2, b.1, b.2).then(a.0.cmp(&b.0)));
             for (cell, num, den) in cells {
@@ -273,13 +357,29 @@ pub fn best_candidate(
                         continue;
                     }
                     let consumer = Party::load(host, &buy.owner)?;
-                    for &mp in meeting_points {
-                        if let Some(c) = evaluate(&buy, new, buy.id, &consumer, &me, mp, fee_rate)
-                            && best.as_ref().is_none_or(|b| c.beats(b))
-                        {
-                            best = Some(c);
+                    // Skip this buy without ordering the meeting points when even its nearest
+                    // point cannot reach the best UC.
+                    if let Some(b) = &best {
+                        let v = &consumer.vehicle;
+                        let nearest = meeting_points
+                            .iter()
+                            .min_by_key(|mp| (squared_distance(v.x, v.y, mp.1, mp.2), mp.0))
+                            .and_then(|mp| travel(v, mp.1, mp.2));
+                        let q = buy.remaining_wh.min(new.remaining_wh).max(1);
+                        if let Some(t) = nearest {
+                            let bound = (u128::from(new.price) + u128::from(fee_rate))
+                                .saturating_mul(u128::from(q))
+                                .saturating_add(t.cost);
+                            if bound < u128::MAX
+                                && cmp_ratio(bound, q, b.consumer_cost, b.quantity)
+                                    == Ordering::Greater
+                            {
+                                continue;
+                            }
                         }
                     }
+                    let by_consumer = by_distance_from(&consumer.vehicle, meeting_points);
+                    best_for_pair(&buy, new, buy.id, &consumer, &me, &by_consumer, fee_rate, &mut best);
                 }
             }
         }
@@ -303,16 +403,16 @@ fn cell_bound(
         let v = i128::from(v);
         (lo - v).max(v - (lo + span)).max(0).unsigned_abs()
     };
-    let travel_lb = meeting_points
+    let nearest = meeting_points
         .iter()
         .map(|&(_, mx, my)| {
             let (dx, dy) = (gap(x0, mx), gap(y0, my));
-            let d = isqrt(dx.saturating_mul(dx).saturating_add(dy.saturating_mul(dy)));
-            (d.saturating_mul(u128::from(b.efficiency_min)) / 1000)
-                .saturating_mul(u128::from(b.price_min))
+            dx.saturating_mul(dx).saturating_add(dy.saturating_mul(dy))
         })
         .min()
         .unwrap_or(0);
+    let travel_lb = (isqrt(nearest).saturating_mul(u128::from(b.efficiency_min)) / 1000)
+        .saturating_mul(u128::from(b.price_min));
     let q_max = b.remaining_max.min(new.remaining_wh).max(1);
     let unit = u128::from(new.price) + u128::from(fee_rate);
     let num = unit

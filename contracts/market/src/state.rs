@@ -219,6 +219,8 @@ pub struct CellBounds {
     pub price_min: u64,
     /// Upper bound of the buys' remaining amounts (Wh).
     pub remaining_max: u64,
+    /// Upper bound of the buys' unit-cost limits (µcr/Wh; `u64::MAX` for "no limit").
+    pub limit_max: u64,
 }
 
 impl CellBounds {
@@ -227,7 +229,8 @@ impl CellBounds {
         w.u64(self.count)
             .u32(self.efficiency_min)
             .u64(self.price_min)
-            .u64(self.remaining_max);
+            .u64(self.remaining_max)
+            .u64(self.limit_max);
         w.finish()
     }
 
@@ -238,6 +241,7 @@ impl CellBounds {
             efficiency_min: r.u32("efficiencyMin").map_err(corrupt)?,
             price_min: r.u64("priceMin").map_err(corrupt)?,
             remaining_max: r.u64("remainingMax").map_err(corrupt)?,
+            limit_max: r.u64("limitMax").map_err(corrupt)?,
         };
         r.finish().map_err(corrupt)?;
         Ok(c)
