@@ -275,7 +275,12 @@ fn fuel_table(rt: &Runtime, contract: &Contract) -> Vec<(String, u64)> {
     let newbie = [0xee; 32];
     let (buyer, seller) = (client_key(100), client_key(101));
     let steps: Vec<([u8; 32], MarketCall)> = vec![
-        (newbie, MarketCall::Register { client_id: "newbie".into() }),
+        (
+            newbie,
+            MarketCall::Register {
+                client_id: "newbie".into(),
+            },
+        ),
         (newbie, MarketCall::Deposit { amount: 5_000_000 }),
         (newbie, MarketCall::Withdraw { amount: 1_000_000 }),
         (
@@ -299,10 +304,36 @@ fn fuel_table(rt: &Runtime, contract: &Contract) -> Vec<(String, u64)> {
                 energy_price: 200,
             },
         ),
-        (buyer, MarketCall::Buy { amount_wh: 2_000, max_unit_cost: None }),
-        (seller, MarketCall::Telemetry { charge_wh: 80_000, x: 5_000, y: 5_000, energy_price: 50 }),
-        (seller, MarketCall::Sell { amount_wh: 2_000, price: 60 }),
-        (newbie, MarketCall::Sell { amount_wh: 1_000, price: 1_000 }),
+        (
+            buyer,
+            MarketCall::Buy {
+                amount_wh: 2_000,
+                max_unit_cost: None,
+            },
+        ),
+        (
+            seller,
+            MarketCall::Telemetry {
+                charge_wh: 80_000,
+                x: 5_000,
+                y: 5_000,
+                energy_price: 50,
+            },
+        ),
+        (
+            seller,
+            MarketCall::Sell {
+                amount_wh: 2_000,
+                price: 60,
+            },
+        ),
+        (
+            newbie,
+            MarketCall::Sell {
+                amount_wh: 1_000,
+                price: 1_000,
+            },
+        ),
         (newbie, MarketCall::Cancel { order_id: 103 }),
         (buyer, MarketCall::Confirm { trade_id: 1 }),
     ];
@@ -333,7 +364,11 @@ fn main() {
         .position(|a| a == "--out")
         .and_then(|i| args.get(i + 1).cloned())
         .unwrap_or_else(|| "bench-results/market.json".into());
-    let sizes: &[usize] = if quick { &[1_000] } else { &[1_000, 10_000, 100_000] };
+    let sizes: &[usize] = if quick {
+        &[1_000]
+    } else {
+        &[1_000, 10_000, 100_000]
+    };
     let probes = if quick { 20 } else { 200 };
     let rt = Runtime::new(Limits {
         fuel_per_call: 10_000_000_000,
@@ -344,7 +379,16 @@ fn main() {
     let mut rows = Vec::new();
     println!(
         "{:>8} {:>4} {:>7} {:>5} {:>10} {:>10} {:>10} {:>14} {:>7} {:>5}",
-        "orders", "mps", "where", "side", "mean µs", "p50 µs", "p99 µs", "mean fuel", "trades", "OOF"
+        "orders",
+        "mps",
+        "where",
+        "side",
+        "mean µs",
+        "p50 µs",
+        "p99 µs",
+        "mean fuel",
+        "trades",
+        "OOF"
     );
     for &orders in sizes {
         for mps in [16u32, 256] {
@@ -395,7 +439,10 @@ fn main() {
     if let Some(dir) = std::path::Path::new(&out_path).parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    match std::fs::write(&out_path, serde_json::to_string_pretty(&report).unwrap_or_default()) {
+    match std::fs::write(
+        &out_path,
+        serde_json::to_string_pretty(&report).unwrap_or_default(),
+    ) {
         Ok(()) => println!("\nwritten to {out_path}"),
         Err(e) => eprintln!("cannot write {out_path}: {e}"),
     }
