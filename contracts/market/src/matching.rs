@@ -316,7 +316,9 @@ pub fn best_candidate(
                     continue;
                 }
                 let provider = Party::load(host, &sell.owner)?;
-                best_for_pair(new, &sell, sell.id, &me, &provider, &by_me, fee_rate, &mut best);
+                best_for_pair(
+                    new, &sell, sell.id, &me, &provider, &by_me, fee_rate, &mut best,
+                );
             }
         }
         Side::Sell => {
@@ -379,7 +381,16 @@ pub fn best_candidate(
                         }
                     }
                     let by_consumer = by_distance_from(&consumer.vehicle, meeting_points);
-                    best_for_pair(&buy, new, buy.id, &consumer, &me, &by_consumer, fee_rate, &mut best);
+                    best_for_pair(
+                        &buy,
+                        new,
+                        buy.id,
+                        &consumer,
+                        &me,
+                        &by_consumer,
+                        fee_rate,
+                        &mut best,
+                    );
                 }
             }
         }
