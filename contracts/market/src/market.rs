@@ -549,44 +549,50 @@ fn consumer_trade(
     Ok(t)
 }
 
-/// Closes an open trade: releases the provider's committed energy and both parties' counts.
-fn close(host: &mut impl Host, t: &Trade) -> Result<(), MarketError> {
-    let mut pv = ledger::vehicle(host, &t.provider)?;
-    pv.committed_wh = pv.committed_wh.saturating_sub(t.quantity_wh);
-    ledger::put_vehicle(host, &t.provider, &pv);
-    for party in [&t.consumer, &t.provider] {
-        let mut a = account(host, party)?;
-        a.open_trades = a.open_trades.saturating_sub(1);
-        put_account(host, party, &a);
-    }
-    Ok(())
-}
-
-/// Pays out an open trade: the provider gets EC - F, the treasury 2F, the escrow is released.
-fn settle(host: &mut impl Host, mut t: Trade) -> Result<(), MarketError> {
+/// Closes an open trade with `status`: takes EC + F out of the consumer's escrow (returned,
+/// for the caller to pay out), releases the provider's committed energy and both parties'
+/// open-trade counts, and stores the trade.
+fn close(host: &mut impl Host, t: &mut Trade, status: TradeStatus) -> Result<u64, MarketError> {
     let pay = t.energy_cost + t.fee;
     let mut ca = account(host, &t.consumer)?;
     ca.escrow = ca
         .escrow
         .checked_sub(pay)
         .ok_or_else(|| MarketError::CorruptState(format!("escrow of trade {} missing", t.id)))?;
+    ca.open_trades = ca.open_trades.saturating_sub(1);
     put_account(host, &t.consumer, &ca);
     let mut pa = account(host, &t.provider)?;
-    pa.balance = pa
-        .balance
-        .checked_add(t.energy_cost - t.fee)
-        .ok_or(MarketError::Overflow("provider payout"))?;
+    pa.open_trades = pa.open_trades.saturating_sub(1);
     put_account(host, &t.provider, &pa);
-    let treasury_id = ledger::params(host)?.treasury;
-    let mut ta = account(host, &treasury_id)?;
-    ta.balance = ta
+    let mut pv = ledger::vehicle(host, &t.provider)?;
+    pv.committed_wh = pv.committed_wh.saturating_sub(t.quantity_wh);
+    ledger::put_vehicle(host, &t.provider, &pv);
+    t.status = status;
+    ledger::put_trade(host, t);
+    Ok(pay)
+}
+
+fn credit(
+    host: &mut impl Host,
+    id: &str,
+    amount: u64,
+    what: &'static str,
+) -> Result<(), MarketError> {
+    let mut a = account(host, id)?;
+    a.balance = a
         .balance
-        .checked_add(2 * t.fee)
-        .ok_or(MarketError::Overflow("treasury"))?;
-    put_account(host, &treasury_id, &ta);
-    t.status = TradeStatus::Settled;
-    ledger::put_trade(host, &t);
-    close(host, &t)?;
+        .checked_add(amount)
+        .ok_or(MarketError::Overflow(what))?;
+    put_account(host, id, &a);
+    Ok(())
+}
+
+/// Pays out an open trade: the provider gets EC - F, the treasury 2F, the escrow is released.
+fn settle(host: &mut impl Host, mut t: Trade) -> Result<(), MarketError> {
+    close(host, &mut t, TradeStatus::Settled)?;
+    credit(host, &t.provider, t.energy_cost - t.fee, "provider payout")?;
+    let treasury = ledger::params(host)?.treasury;
+    credit(host, &treasury, 2 * t.fee, "treasury")?;
     host.emit(&json!({
         "type": "tradeSettled", "tradeId": t.id, "consumer": t.consumer, "provider": t.provider,
         "providerReceives": (t.energy_cost - t.fee).to_string(), "treasuryReceives": (2 * t.fee).to_string(),
@@ -596,20 +602,8 @@ fn settle(host: &mut impl Host, mut t: Trade) -> Result<(), MarketError> {
 
 /// Returns the escrow to the consumer; nobody pays a fee.
 fn refund(host: &mut impl Host, mut t: Trade) -> Result<(), MarketError> {
-    let pay = t.energy_cost + t.fee;
-    let mut ca = account(host, &t.consumer)?;
-    ca.escrow = ca
-        .escrow
-        .checked_sub(pay)
-        .ok_or_else(|| MarketError::CorruptState(format!("escrow of trade {} missing", t.id)))?;
-    ca.balance = ca
-        .balance
-        .checked_add(pay)
-        .ok_or(MarketError::Overflow("refund"))?;
-    put_account(host, &t.consumer, &ca);
-    t.status = TradeStatus::Refunded;
-    ledger::put_trade(host, &t);
-    close(host, &t)?;
+    let pay = close(host, &mut t, TradeStatus::Refunded)?;
+    credit(host, &t.consumer, pay, "refund")?;
     host.emit(&json!({"type": "tradeRefunded", "tradeId": t.id, "consumer": t.consumer, "amount": pay.to_string()}));
     Ok(())
 }
