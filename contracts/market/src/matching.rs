@@ -264,6 +264,43 @@ fn best_for_pair(
     }
 }
 
+/// The meeting points where the provider of the sell `sell` could trade at all (rules 1 and
+/// 4 for some q in 1..=its remaining amount): TE_P + q <= spare charge and TC_P <= (p_S - r) q,
+/// so the smallest workable q is ceil(TC_P / (p_S - r)) and it must fit under both caps. Every
+/// feasible candidate of this sell uses one of them, so searching only these is exact.
+fn provider_reachable(
+    provider: &Party,
+    sell: &Order,
+    fee_rate: u64,
+    meeting_points: &[(u32, i64, i64)],
+) -> Vec<(u32, i64, i64)> {
+    let v = &provider.vehicle;
+    let Some(spare) = v.charge_wh.checked_sub(v.committed_wh) else {
+        return Vec::new();
+    };
+    let Some(margin) = sell.price.checked_sub(fee_rate) else {
+        return Vec::new(); // p_S < r: every UP is negative
+    };
+    meeting_points
+        .iter()
+        .copied()
+        .filter(|mp| {
+            let Some(tp) = travel(v, mp.1, mp.2) else {
+                return false;
+            };
+            let q_cap = sell.remaining_wh.min(spare.saturating_sub(tp.energy_wh));
+            let q_min = if tp.cost == 0 {
+                1
+            } else if margin == 0 {
+                return false;
+            } else {
+                tp.cost.div_ceil(u128::from(margin))
+            };
+            q_min <= u128::from(q_cap)
+        })
+        .collect()
+}
+
 /// The best feasible candidate for the incoming order `new` against the resting book.
 pub fn best_candidate(
     host: &impl Host,
@@ -322,6 +359,10 @@ pub fn best_candidate(
             }
         }
         Side::Sell => {
+            let meeting_points = &provider_reachable(&me, new, fee_rate, meeting_points)[..];
+            if meeting_points.is_empty() {
+                return Ok(None);
+            }
             // Resting buys are filed in grid cells by their consumer's position. Every
             // candidate from a cell has UC >= p_S + r + TC_lb / q_max, where TC_lb is the
             // travel cost of the cell's cheapest conceivable consumer to the nearest meeting
