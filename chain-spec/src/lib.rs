@@ -6,10 +6,12 @@
 mod presets;
 mod spec;
 
-pub use presets::{DevAccount, LocalKeys, dev, dev_validator_keys, local};
+pub use presets::{
+    DevAccount, LocalKeys, dev, dev_validator_keys, dev_validator_secrets, dev_with_engine, local,
+};
 pub use spec::{
     ChainSpec, ConsensusParams, ContractSpec, EngineKind, ExecutionParams, GenesisSpec, SpecError,
-    ValidatorSpec,
+    ThresholdKeySpec, ThresholdSpec, ValidatorSpec,
 };
 
 /// The market contract built from `contracts/market` (rebuilt by `scripts/build-contract.sh`).

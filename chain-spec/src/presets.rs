@@ -6,9 +6,12 @@ use std::path::{Path, PathBuf};
 use v2v_abi::genesis::{GenesisClient, GenesisMarket, GenesisMeetingPoint};
 use v2v_crypto::{BlsKeypair, KeyFile, Keypair, ValidatorKeyFile, to_hex};
 
+use v2v_consensus::ValidatorSet;
+use v2v_crypto::{ValidatorSecrets, deal_threshold};
+
 use crate::{
     ChainSpec, ConsensusParams, ContractSpec, EngineKind, ExecutionParams, GenesisSpec,
-    MARKET_WASM, SpecError, ValidatorSpec,
+    MARKET_WASM, SpecError, ThresholdKeySpec, ThresholdSpec, ValidatorSpec,
 };
 
 /// A well-known dev account: its name, key and opening balance in µcr.
@@ -34,13 +37,64 @@ fn consensus(engine: EngineKind) -> ConsensusParams {
     ConsensusParams {
         engine,
         block_interval_ms: 100,
-        empty_block_interval_ms: 5_000,
+        // BFT replicas take a leader that proposes nothing for a round timeout as failed, so
+        // an idle BFT chain produces empty blocks well within it.
+        empty_block_interval_ms: if engine == EngineKind::Solo {
+            5_000
+        } else {
+            500
+        },
         max_block_txs: 10_000,
         max_block_bytes: 16 * 1024 * 1024,
         max_tx_bytes: 64 * 1024,
         round_timeout_ms: 2_000,
         view_change_timeout_ms: 4_000,
+        fast_path_timeout_ms: None,
+        sbft_c: None,
+        window: None,
+        checkpoint_interval: None,
     }
+}
+
+/// Each validator's threshold shares (slow, fast), in validator order.
+type Shares = Vec<(BlsKeypair, Option<BlsKeypair>)>;
+
+/// Deals the threshold keys an engine needs for `n` validators from `seed` (the trusted
+/// dealer of docs/chain-spec.md): none for solo and PBFT, the slow-path key (t = quorum) for
+/// Linear BFT, and the fast-path key too (t = n, c = 0) for SBFT.
+fn deal(
+    n: usize,
+    engine: EngineKind,
+    seed: [u8; 32],
+) -> Result<Option<(ThresholdSpec, Shares)>, SpecError> {
+    if !matches!(engine, EngineKind::Linear | EngineKind::Sbft) {
+        return Ok(None);
+    }
+    let bad =
+        |e: v2v_crypto::CryptoError| SpecError::Invalid(format!("dealing threshold keys: {e}"));
+    let slow = deal_threshold(n, ValidatorSet::quorum_of(n), &seed).map_err(bad)?;
+    let fast = if engine == EngineKind::Sbft {
+        let mut fast_seed = seed;
+        fast_seed[31] ^= 0xff;
+        Some(deal_threshold(n, ValidatorSet::fast_quorum_of(n, 0), &fast_seed).map_err(bad)?)
+    } else {
+        None
+    };
+    let spec = ThresholdSpec {
+        slow: ThresholdKeySpec::from_public(&slow.public),
+        fast: fast
+            .as_ref()
+            .map(|f| ThresholdKeySpec::from_public(&f.public)),
+    };
+    let shares = (0..n)
+        .map(|i| {
+            (
+                slow.shares[i].clone(),
+                fast.as_ref().map(|f| f.shares[i].clone()),
+            )
+        })
+        .collect();
+    Ok(Some((spec, shares)))
 }
 
 fn execution() -> ExecutionParams {
@@ -97,10 +151,40 @@ pub fn dev_validator_keys() -> (Keypair, BlsKeypair) {
     (ed, bls)
 }
 
+/// The dev seed of the threshold dealer: every dev chain of one engine is the same chain.
+fn dev_threshold_seed() -> [u8; 32] {
+    *blake3::hash(b"v2v dev key: validator/dev/threshold").as_bytes()
+}
+
+/// The dev validator's secrets for a dev chain running `engine`.
+pub fn dev_validator_secrets(engine: EngineKind) -> Result<ValidatorSecrets, SpecError> {
+    let (ed25519, bls) = dev_validator_keys();
+    let shares = deal(1, engine, dev_threshold_seed())?.map(|(_, s)| s);
+    let (slow_share, fast_share) = match shares.and_then(|s| s.into_iter().next()) {
+        Some((slow, fast)) => (Some(slow), fast),
+        None => (None, None),
+    };
+    Ok(ValidatorSecrets {
+        ed25519,
+        bls,
+        slow_share,
+        fast_share,
+    })
+}
+
 /// The `dev` preset: one validator, the `solo` engine, an operator and three funded clients,
 /// all with well-known keys (never use them for anything real). Returns the spec, the
 /// operator key and the client accounts.
 pub fn dev() -> (ChainSpec, DevAccount, Vec<DevAccount>) {
+    // Solo needs no threshold keys, so this cannot fail.
+    dev_with_engine(EngineKind::Solo).unwrap_or_else(|e| unreachable!("dev spec: {e}"))
+}
+
+/// The `dev` preset running `engine` on its one validator (any engine works with n = 1: the
+/// validator alone is every quorum).
+pub fn dev_with_engine(
+    engine: EngineKind,
+) -> Result<(ChainSpec, DevAccount, Vec<DevAccount>), SpecError> {
     let (ed, bls) = dev_validator_keys();
     let operator = DevAccount {
         name: "operator".into(),
@@ -115,10 +199,10 @@ pub fn dev() -> (ChainSpec, DevAccount, Vec<DevAccount>) {
             balance: 1_000 * CREDIT,
         })
         .collect();
-    let spec = ChainSpec {
+    let mut spec = ChainSpec {
         name: "V2V Development".into(),
         id: "v2v-dev".into(),
-        consensus: consensus(EngineKind::Solo),
+        consensus: consensus(engine),
         execution: execution(),
         validators: vec![validator_spec("dev", &ed, &bls, 30333)],
         operators: vec![operator.key.public()],
@@ -127,8 +211,13 @@ pub fn dev() -> (ChainSpec, DevAccount, Vec<DevAccount>) {
             market: market(&clients),
         },
         contract: contract(),
+        threshold: deal(1, engine, dev_threshold_seed())?.map(|(t, _)| t),
     };
-    (spec, operator, clients)
+    if engine != EngineKind::Solo {
+        spec.name = format!("V2V Development ({})", engine.as_str());
+    }
+    spec.validate()?;
+    Ok((spec, operator, clients))
 }
 
 /// Where `local` wrote each key.
@@ -156,6 +245,7 @@ pub fn local(
         path: p.display().to_string(),
         reason: e.to_string(),
     };
+    let dealt = deal(n, engine, rand::random())?;
     let mut validators = Vec::with_capacity(n);
     let mut validator_paths = Vec::with_capacity(n);
     for i in 0..n {
@@ -167,9 +257,11 @@ pub fn local(
             .ok_or_else(|| SpecError::Invalid("port range overflows".into()))?;
         validators.push(validator_spec(&name, &ed, &bls, port));
         let path = keys_dir.join(format!("{name}.json"));
-        ValidatorKeyFile::new(&name, &ed, &bls)
-            .write(&path)
-            .map_err(|e| io(&path, e))?;
+        let mut file = ValidatorKeyFile::new(&name, &ed, &bls);
+        if let Some((_, shares)) = &dealt {
+            file = file.with_shares(&shares[i].0, shares[i].1.as_ref());
+        }
+        file.write(&path).map_err(|e| io(&path, e))?;
         validator_paths.push(path);
     }
     let operator = Keypair::generate();
@@ -204,6 +296,7 @@ pub fn local(
             market: market(&clients),
         },
         contract: contract(),
+        threshold: dealt.map(|(t, _)| t),
     };
     spec.validate()?;
     Ok((
@@ -266,5 +359,44 @@ mod tests {
             KeyFile::read(&keys.operator).unwrap().public(),
             spec.operators[0]
         );
+    }
+
+    #[test]
+    fn threshold_keys_are_dealt_for_linear_and_sbft() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, keys) = local(4, EngineKind::Sbft, 40100, dir.path()).unwrap();
+        let set = spec.validator_set().unwrap();
+        let t = set.threshold.as_ref().unwrap();
+        assert_eq!(t.slow.threshold, 3);
+        assert_eq!(t.fast.as_ref().unwrap().threshold, 4);
+        // Every validator's shares match the published share keys, and a quorum of them
+        // signs for the group key.
+        let msg = b"block";
+        let mut shares = Vec::new();
+        for (i, p) in keys.validators.iter().enumerate() {
+            let s = ValidatorKeyFile::read(p).unwrap().secrets().unwrap();
+            let slow = s.slow_share.unwrap();
+            assert_eq!(slow.public(), t.slow.share_keys[i]);
+            assert!(s.fast_share.is_some());
+            shares.push((i as u32, slow.sign(msg)));
+        }
+        let combined = t.slow.combine(msg, &shares[1..]).unwrap();
+        t.slow.verify(msg, &combined.signature).unwrap();
+        // Tampering with a share key, or a missing key set, is refused.
+        let mut bad = spec.clone();
+        let th = bad.threshold.as_mut().unwrap();
+        th.slow.share_keys.swap(0, 1);
+        assert!(bad.validate().is_err());
+        let mut bad = spec.clone();
+        bad.threshold.as_mut().unwrap().fast = None;
+        assert!(bad.validate().is_err(), "sbft needs the fast key");
+        let (pbft, _) = local(4, EngineKind::Pbft, 40200, dir.path()).unwrap();
+        assert!(pbft.threshold.is_none());
+        for engine in [EngineKind::Pbft, EngineKind::Linear, EngineKind::Sbft] {
+            let (spec, _, _) = dev_with_engine(engine).unwrap();
+            spec.validate().unwrap();
+            let secrets = dev_validator_secrets(engine).unwrap();
+            assert_eq!(secrets.slow_share.is_some(), engine != EngineKind::Pbft);
+        }
     }
 }

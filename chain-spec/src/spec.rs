@@ -5,7 +5,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use v2v_abi::genesis::GenesisMarket;
-use v2v_crypto::{BlsPublicKey, BlsSignature, PublicKey};
+use v2v_consensus::{ThresholdKeys, Timing, ValidatorSet};
+use v2v_crypto::{BlsPublicKey, BlsSignature, PublicKey, ThresholdPublic, to_hex};
 
 #[derive(Debug, Error)]
 pub enum SpecError {
@@ -57,6 +58,70 @@ pub struct ConsensusParams {
     pub round_timeout_ms: u64,
     /// Timeout of a view change itself (BFT engines); doubles on each failed view.
     pub view_change_timeout_ms: u64,
+    /// SBFT: how long the collector waits for every fast-path share before it falls back to
+    /// the slow path (default 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fast_path_timeout_ms: Option<u64>,
+    /// SBFT: c, the slow or crashed validators the fast path tolerates (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbft_c: Option<u32>,
+    /// PBFT: heights in agreement at once (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<u64>,
+    /// PBFT: heights between checkpoints (default 64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_interval: Option<u64>,
+}
+
+/// Public parameters of one (t, n) threshold BLS key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ThresholdKeySpec {
+    pub threshold: u32,
+    /// Verifies combined signatures (certificates), 0x + 96 hex digits.
+    pub group_key: String,
+    /// One per validator, in validator order: verifies that validator's shares.
+    pub share_keys: Vec<String>,
+}
+
+/// Threshold keys dealt when the spec was built (Linear BFT, SBFT). The dealer is trusted to
+/// have erased the secret polynomial; each validator's share is in its key file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ThresholdSpec {
+    /// t = the quorum: prepare and commit certificates.
+    pub slow: ThresholdKeySpec,
+    /// t = n - c: SBFT fast-path certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fast: Option<ThresholdKeySpec>,
+}
+
+impl ThresholdKeySpec {
+    pub fn from_public(p: &ThresholdPublic) -> Self {
+        ThresholdKeySpec {
+            threshold: p.threshold,
+            group_key: to_hex(&p.group_key.0),
+            share_keys: p.share_keys.iter().map(|k| to_hex(&k.0)).collect(),
+        }
+    }
+
+    pub fn to_public(&self) -> Result<ThresholdPublic, SpecError> {
+        let key = |s: &str| {
+            BlsPublicKey::from_hex(s).map_err(|e| SpecError::Invalid(format!("threshold key: {e}")))
+        };
+        let p = ThresholdPublic {
+            threshold: self.threshold,
+            group_key: key(&self.group_key)?,
+            share_keys: self
+                .share_keys
+                .iter()
+                .map(|s| key(s))
+                .collect::<Result<_, _>>()?,
+        };
+        p.validate()
+            .map_err(|e| SpecError::Invalid(format!("threshold key: {e}")))?;
+        Ok(p)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +176,8 @@ pub struct ChainSpec {
     pub operators: Vec<PublicKey>,
     pub genesis: GenesisSpec,
     pub contract: ContractSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<ThresholdSpec>,
 }
 
 impl ChainSpec {
@@ -167,6 +234,50 @@ impl ChainSpec {
         m
     }
 
+    /// The validator set the engines vote with, threshold keys included.
+    pub fn validator_set(&self) -> Result<ValidatorSet, SpecError> {
+        let set = ValidatorSet::new(self.validators.iter().map(|v| v.ed25519).collect());
+        let Some(t) = &self.threshold else {
+            return Ok(set);
+        };
+        let n = set.len();
+        let slow = t.slow.to_public()?;
+        if slow.share_keys.len() != n || slow.threshold as usize != set.quorum() {
+            return Err(SpecError::Invalid(format!(
+                "threshold.slow must be {} of {n} (the quorum), it is {} of {}",
+                set.quorum(),
+                slow.threshold,
+                slow.share_keys.len()
+            )));
+        }
+        let fast = match &t.fast {
+            None => None,
+            Some(f) => {
+                let fast = f.to_public()?;
+                let want = set.fast_quorum(self.consensus.sbft_c.unwrap_or(0) as usize);
+                if fast.share_keys.len() != n || fast.threshold as usize != want {
+                    return Err(SpecError::Invalid(format!(
+                        "threshold.fast must be {want} of {n} (n - c), it is {} of {}",
+                        fast.threshold,
+                        fast.share_keys.len()
+                    )));
+                }
+                Some(fast)
+            }
+        };
+        Ok(set.with_threshold(ThresholdKeys { slow, fast }))
+    }
+
+    /// The engines' timeouts.
+    pub fn timing(&self) -> Timing {
+        let c = &self.consensus;
+        Timing {
+            round_timeout_ms: c.round_timeout_ms,
+            view_change_timeout_ms: c.view_change_timeout_ms,
+            fast_path_timeout_ms: c.fast_path_timeout_ms.unwrap_or(50),
+        }
+    }
+
     /// Checks everything that can be checked without executing the contract.
     pub fn validate(&self) -> Result<(), SpecError> {
         let bad = |m: String| Err(SpecError::Invalid(m));
@@ -194,6 +305,32 @@ impl ChainSpec {
                 "the solo engine runs exactly one validator, the spec lists {}",
                 self.validators.len()
             ));
+        }
+        if c.engine != EngineKind::Solo
+            && (c.empty_block_interval_ms == 0
+                || c.empty_block_interval_ms
+                    .saturating_add(c.block_interval_ms)
+                    >= c.round_timeout_ms / 2)
+        {
+            return bad(format!(
+                "engine {}: emptyBlockIntervalMs + blockIntervalMs must be positive and below \
+                 half of roundTimeoutMs ({}), or an idle leader looks failed",
+                c.engine.as_str(),
+                c.round_timeout_ms
+            ));
+        }
+        if c.window == Some(0) || c.checkpoint_interval == Some(0) {
+            return bad("window and checkpointInterval must be at least 1".into());
+        }
+        let set = self.validator_set()?;
+        match c.engine {
+            EngineKind::Linear if set.threshold.is_none() => {
+                return bad("the linear engine needs threshold.slow keys".into());
+            }
+            EngineKind::Sbft if set.threshold.as_ref().is_none_or(|t| t.fast.is_none()) => {
+                return bad("the sbft engine needs threshold.slow and threshold.fast keys".into());
+            }
+            _ => {}
         }
         if self.execution.fuel_per_tx == 0 || self.execution.memory_limit_bytes < 1 << 20 {
             return bad("fuelPerTx must be positive and memoryLimitBytes at least 1 MiB".into());

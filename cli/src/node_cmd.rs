@@ -37,6 +37,10 @@ pub struct DevArgs {
     /// removed on exit.
     #[arg(long)]
     base_path: Option<PathBuf>,
+    /// The consensus engine of the one dev validator (every engine runs with n = 1; the
+    /// chain, the contract and the wallet are the same whichever runs).
+    #[arg(long, value_enum, default_value = "solo")]
+    engine: crate::spec_cmd::Engine,
     #[command(flatten)]
     rpc: RpcArgs,
 }
@@ -91,7 +95,8 @@ fn write_dev_keys(dir: &Path) -> anyhow::Result<Vec<(String, Keypair, PathBuf, u
 }
 
 pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
-    let (spec, _, _) = v2v_chain_spec::dev();
+    let engine = v2v_chain_spec::EngineKind::from(args.engine);
+    let (spec, _, _) = v2v_chain_spec::dev_with_engine(engine)?;
     let temp;
     let base = match &args.base_path {
         Some(p) => p.clone(),
@@ -104,16 +109,19 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let keys = write_dev_keys(&base.join("keys"))?;
     let spec_path = base.join("chain-spec.json");
     spec.save(&spec_path)?;
-    let (validator, _) = v2v_chain_spec::dev_validator_keys();
+    let validator = v2v_chain_spec::dev_validator_secrets(engine)?;
     let node = v2v_service::start(NodeConfig {
         spec,
         base_path: base.clone(),
-        validator_key: validator,
+        validator,
         rpc: args.rpc.config(),
         mempool: MempoolLimits::default(),
     })
     .await?;
-    println!("V2V development chain (one validator, engine solo)");
+    println!(
+        "V2V development chain (one validator, engine {})",
+        engine.as_str()
+    );
     println!(
         "  base path:    {}{}",
         base.display(),
@@ -148,11 +156,11 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
     let spec = ChainSpec::load(&args.chain)?;
     let vkf = ValidatorKeyFile::read(&args.key_file)
         .with_context(|| format!("reading validator key {}", args.key_file.display()))?;
-    let (validator, _bls) = vkf.keys()?;
+    let validator = vkf.secrets()?;
     let node = v2v_service::start(NodeConfig {
         spec,
         base_path: args.base_path.clone(),
-        validator_key: validator,
+        validator,
         rpc: args.rpc.config(),
         mempool: MempoolLimits::default(),
     })

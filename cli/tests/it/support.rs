@@ -19,9 +19,15 @@ pub struct DevNode {
 impl DevNode {
     /// Starts `v2v dev` on a free loopback port and waits until it serves RPC.
     pub fn start(base: &Path) -> DevNode {
+        Self::start_with(base, &[])
+    }
+
+    /// Like [`DevNode::start`], with extra arguments (e.g. `--engine sbft`).
+    pub fn start_with(base: &Path, extra: &[&str]) -> DevNode {
         let mut child = Command::new(BIN)
             .args(["dev", "--rpc-port", "0", "--base-path"])
             .arg(base)
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

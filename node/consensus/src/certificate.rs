@@ -2,54 +2,10 @@
 
 use thiserror::Error;
 use v2v_abi::{Reader, Writer};
-use v2v_crypto::{PublicKey, Signature};
+use v2v_crypto::{BlsSignature, Signature};
 use v2v_primitives::Hash;
 
-const COMMIT_DOMAIN: &[u8] = b"v2v/commit/v1";
-
-/// The validators and their voting rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidatorSet {
-    pub keys: Vec<PublicKey>,
-}
-
-impl ValidatorSet {
-    pub fn new(keys: Vec<PublicKey>) -> Self {
-        Self { keys }
-    }
-
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    /// The number of faulty validators tolerated: n = 3f + 1 + extra.
-    pub fn max_faulty(&self) -> usize {
-        self.keys.len().saturating_sub(1) / 3
-    }
-
-    /// Votes needed to finalize: 2f + 1 (all of them when n = 1).
-    pub fn quorum(&self) -> usize {
-        2 * self.max_faulty() + 1
-    }
-
-    pub fn index_of(&self, key: &PublicKey) -> Option<u32> {
-        self.keys.iter().position(|k| k == key).map(|i| i as u32)
-    }
-}
-
-/// The message a validator signs to commit `block_hash` at `height` in `view`.
-pub fn commit_message(height: u64, view: u64, block_hash: &Hash) -> Vec<u8> {
-    let mut w = Writer::with_capacity(COMMIT_DOMAIN.len() + 48);
-    w.fixed(COMMIT_DOMAIN)
-        .u64(height)
-        .u64(view)
-        .fixed(&block_hash.0);
-    w.finish()
-}
+use crate::{ValidatorSet, commit_message};
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CertificateError {
@@ -67,60 +23,100 @@ pub enum CertificateError {
     BadSignature(u32),
     #[error("{got} valid signatures, a quorum is {needed}")]
     NoQuorum { got: usize, needed: usize },
+    #[error("threshold certificate, but the chain has no {0} threshold key")]
+    NoThresholdKey(&'static str),
+    #[error("threshold signature does not verify against the {0} group key")]
+    BadThresholdSignature(&'static str),
 }
 
-/// A quorum of ed25519 commit signatures over (height, view, block hash).
+/// How a certificate proves that a quorum committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Proof {
+    /// A quorum of ed25519 commit signatures, as (validator index, signature) in increasing
+    /// index order (PBFT, solo).
+    Signatures(Vec<(u32, Signature)>),
+    /// One BLS threshold signature over the commit message: by the slow-path key (t = the
+    /// quorum; Linear BFT and the SBFT slow path) or the fast-path key (SBFT fast path).
+    Threshold { fast: bool, signature: BlsSignature },
+}
+
+/// Proof that `block_hash` was finalized at `height` (agreed in `view`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Certificate {
     pub height: u64,
     pub view: u64,
     pub block_hash: Hash,
-    /// (validator index, signature), in increasing index order.
-    pub signatures: Vec<(u32, Signature)>,
+    pub proof: Proof,
 }
 
 impl Certificate {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new();
-        w.u8(1)
+        let kind = match self.proof {
+            Proof::Signatures(_) => 1,
+            Proof::Threshold { .. } => 2,
+        };
+        w.u8(kind)
             .u64(self.height)
             .u64(self.view)
-            .fixed(&self.block_hash.0)
-            .u32(self.signatures.len() as u32);
-        for (i, s) in &self.signatures {
-            w.u32(*i).fixed(&s.0);
+            .fixed(&self.block_hash.0);
+        match &self.proof {
+            Proof::Signatures(sigs) => {
+                w.u32(sigs.len() as u32);
+                for (i, s) in sigs {
+                    w.u32(*i).fixed(&s.0);
+                }
+            }
+            Proof::Threshold { fast, signature } => {
+                w.bool(*fast).fixed(&signature.0);
+            }
         }
         w.finish()
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, CertificateError> {
-        let err = |e: v2v_abi::DecodeError| CertificateError::Undecodable(e.to_string());
         let mut r = Reader::new(bytes);
+        let cert = Self::read(&mut r)?;
+        r.finish()
+            .map_err(|e| CertificateError::Undecodable(e.to_string()))?;
+        Ok(cert)
+    }
+
+    /// Reads a certificate from inside a larger message.
+    pub fn read(r: &mut Reader<'_>) -> Result<Self, CertificateError> {
+        let err = |e: v2v_abi::DecodeError| CertificateError::Undecodable(e.to_string());
         let kind = r.u8("kind").map_err(err)?;
-        if kind != 1 {
-            return Err(CertificateError::Undecodable(format!(
-                "unknown kind {kind}"
-            )));
-        }
         let height = r.u64("height").map_err(err)?;
         let view = r.u64("view").map_err(err)?;
         let block_hash = Hash(r.array("blockHash").map_err(err)?);
-        let n = r.u32("count").map_err(err)? as usize;
-        let mut signatures = Vec::with_capacity(n.min(1024));
-        for _ in 0..n {
-            let i = r.u32("index").map_err(err)?;
-            signatures.push((i, Signature(r.array("signature").map_err(err)?)));
-        }
-        r.finish().map_err(err)?;
+        let proof = match kind {
+            1 => {
+                let n = r.u32("count").map_err(err)? as usize;
+                // Each entry is 68 bytes: never reserve more than the input can hold.
+                let mut sigs = Vec::with_capacity(n.min(r.remaining() / 68));
+                for _ in 0..n {
+                    let i = r.u32("index").map_err(err)?;
+                    sigs.push((i, Signature(r.array("signature").map_err(err)?)));
+                }
+                Proof::Signatures(sigs)
+            }
+            2 => Proof::Threshold {
+                fast: r.bool("fast").map_err(err)?,
+                signature: BlsSignature(r.array("signature").map_err(err)?),
+            },
+            k => {
+                return Err(CertificateError::Undecodable(format!("unknown kind {k}")));
+            }
+        };
         Ok(Certificate {
             height,
             view,
             block_hash,
-            signatures,
+            proof,
         })
     }
 
-    /// Checks that a quorum of distinct validators signed this block at this height.
+    /// Checks that a quorum of the validators committed this block at this height.
     pub fn verify(
         &self,
         validators: &ValidatorSet,
@@ -140,24 +136,45 @@ impl Certificate {
             });
         }
         let msg = commit_message(self.height, self.view, &self.block_hash);
-        let mut seen = std::collections::BTreeSet::new();
-        for (i, sig) in &self.signatures {
-            let key = validators
-                .keys
-                .get(*i as usize)
-                .ok_or(CertificateError::UnknownSigner(*i))?;
-            if !seen.insert(*i) {
-                return Err(CertificateError::DuplicateSigner(*i));
+        match &self.proof {
+            Proof::Signatures(sigs) => {
+                let mut seen = std::collections::BTreeSet::new();
+                for (i, sig) in sigs {
+                    let key = validators
+                        .keys
+                        .get(*i as usize)
+                        .ok_or(CertificateError::UnknownSigner(*i))?;
+                    if !seen.insert(*i) {
+                        return Err(CertificateError::DuplicateSigner(*i));
+                    }
+                    key.verify(&msg, sig)
+                        .map_err(|_| CertificateError::BadSignature(*i))?;
+                }
+                if seen.len() < validators.quorum() {
+                    return Err(CertificateError::NoQuorum {
+                        got: seen.len(),
+                        needed: validators.quorum(),
+                    });
+                }
+                Ok(())
             }
-            key.verify(&msg, sig)
-                .map_err(|_| CertificateError::BadSignature(*i))?;
+            Proof::Threshold { fast, signature } => {
+                let which = if *fast { "fast-path" } else { "slow-path" };
+                let keys = validators
+                    .threshold
+                    .as_ref()
+                    .ok_or(CertificateError::NoThresholdKey(which))?;
+                let public = if *fast {
+                    keys.fast
+                        .as_ref()
+                        .ok_or(CertificateError::NoThresholdKey(which))?
+                } else {
+                    &keys.slow
+                };
+                public
+                    .verify(&msg, signature)
+                    .map_err(|_| CertificateError::BadThresholdSignature(which))
+            }
         }
-        if seen.len() < validators.quorum() {
-            return Err(CertificateError::NoQuorum {
-                got: seen.len(),
-                needed: validators.quorum(),
-            });
-        }
-        Ok(())
     }
 }

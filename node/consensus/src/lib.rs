@@ -1,16 +1,25 @@
-//! The consensus engine interface, finality certificates, and the `solo` engine.
+//! The consensus engine interface, finality certificates, votes, and the `solo` engine (the
+//! BFT engines `pbft`, `linear` and `sbft` are being built on this interface).
 //!
 //! Engines are pure state machines (`../shared/DESIGN.md`): the node feeds them [`Input`]s
-//! (messages, timer expiries, proposals it built) and carries out the [`Output`]s they return,
-//! in order. An engine never touches the network, the disk, a clock or a thread; it does not
-//! see block contents, only digests. This crate must not depend on tokio, libp2p, rocksdb,
-//! wasmtime or jsonrpsee (`.ci/run` checks it).
+//! (messages, timer expiries, proposals it built, blocks it checked) and carries out the
+//! [`Output`]s they return, in order. An engine never touches the network, the disk, a clock
+//! or a thread; it does not see block contents, only digests. This crate must not depend on
+//! tokio, libp2p, rocksdb, wasmtime or jsonrpsee (`.ci/run` checks it).
 #![forbid(unsafe_code)]
 
 mod certificate;
+mod config;
 mod engine;
 mod solo;
+mod validators;
+mod vote;
 
-pub use certificate::{Certificate, CertificateError, ValidatorSet, commit_message};
-pub use engine::{Engine, Input, Output, Proposal, TimerId};
+pub use certificate::{Certificate, CertificateError, Proof};
+pub use config::{Committee, ConfigError, EngineConfig, Timing, new_engine, test_committee};
+pub use engine::{Engine, Input, Output, Proposal, TimerId, ValidatorIndex};
 pub use solo::SoloEngine;
+pub use validators::{ThresholdKeys, ValidatorSet};
+pub use vote::{
+    FIRST_ENGINE_TAG, Phase, TAG_VOTE, Vote, VoteError, VoteSignature, commit_message, vote_message,
+};

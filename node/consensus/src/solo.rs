@@ -4,7 +4,7 @@
 
 use v2v_crypto::Keypair;
 
-use crate::{Certificate, Engine, Input, Output, Proposal, commit_message};
+use crate::{Certificate, Engine, Input, Output, Proof, Proposal, commit_message};
 
 #[derive(Debug)]
 pub struct SoloEngine {
@@ -26,7 +26,7 @@ impl Engine for SoloEngine {
 
     fn handle(&mut self, input: Input) -> Vec<Output> {
         match input {
-            Input::Start { next_height } => {
+            Input::Start { next_height, .. } => {
                 self.awaiting = next_height;
                 vec![Output::RequestProposal {
                     height: next_height,
@@ -48,7 +48,7 @@ impl Engine for SoloEngine {
                             height,
                             view,
                             block_hash,
-                            signatures: vec![(0, sig)],
+                            proof: Proof::Signatures(vec![(0, sig)]),
                         },
                     },
                     Output::RequestProposal {
@@ -75,7 +75,10 @@ mod tests {
         let set = ValidatorSet::new(vec![key.public()]);
         let mut e = SoloEngine::new(key);
         assert_eq!(
-            e.handle(Input::Start { next_height: 5 }),
+            e.handle(Input::Start {
+                next_height: 5,
+                persisted: None
+            }),
             vec![Output::RequestProposal { height: 5, view: 0 }]
         );
         // A proposal for another height is ignored.

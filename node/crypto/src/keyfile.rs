@@ -35,6 +35,30 @@ pub struct ValidatorKeyFile {
     pub name: String,
     pub ed25519: KeyFile,
     pub bls: BlsKeyFile,
+    /// The validator's shares of the chain's threshold keys (Linear BFT, SBFT), as dealt when
+    /// the chain spec was built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<ThresholdSharesFile>,
+}
+
+/// Secret threshold shares, 0x + 64 hex digits each.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThresholdSharesFile {
+    /// Share of the slow-path key (t = quorum).
+    pub slow: String,
+    /// Share of the SBFT fast-path key (t = n - c).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fast: Option<String>,
+}
+
+/// Everything a validator signs with.
+#[derive(Debug, Clone)]
+pub struct ValidatorSecrets {
+    pub ed25519: Keypair,
+    pub bls: BlsKeypair,
+    pub slow_share: Option<BlsKeypair>,
+    pub fast_share: Option<BlsKeypair>,
 }
 
 fn io_err(path: &Path, reason: impl ToString) -> CryptoError {
@@ -107,7 +131,37 @@ impl ValidatorKeyFile {
                 secret_key: to_hex(&bls.secret_bytes()),
                 proof_of_possession: to_hex(&bls.proof_of_possession().0),
             },
+            threshold: None,
         }
+    }
+
+    /// Adds threshold shares (secret keys of the dealt shares).
+    pub fn with_shares(mut self, slow: &BlsKeypair, fast: Option<&BlsKeypair>) -> Self {
+        self.threshold = Some(ThresholdSharesFile {
+            slow: to_hex(&slow.secret_bytes()),
+            fast: fast.map(|f| to_hex(&f.secret_bytes())),
+        });
+        self
+    }
+
+    /// All the validator's keys, threshold shares included when the file has them.
+    pub fn secrets(&self) -> Result<ValidatorSecrets, CryptoError> {
+        let (ed25519, bls) = self.keys()?;
+        let share =
+            |hex: &str| BlsKeypair::from_secret_bytes(&hex_array(hex, "threshold share secret")?);
+        let (slow_share, fast_share) = match &self.threshold {
+            None => (None, None),
+            Some(t) => (
+                Some(share(&t.slow)?),
+                t.fast.as_deref().map(share).transpose()?,
+            ),
+        };
+        Ok(ValidatorSecrets {
+            ed25519,
+            bls,
+            slow_share,
+            fast_share,
+        })
     }
 
     pub fn keys(&self) -> Result<(Keypair, BlsKeypair), CryptoError> {

@@ -5,10 +5,12 @@
 mod bls;
 mod ed25519;
 mod keyfile;
+mod threshold;
 
 pub use bls::{BlsKeypair, BlsPublicKey, BlsSignature};
 pub use ed25519::{Keypair, PublicKey, Signature};
-pub use keyfile::{KeyFile, ValidatorKeyFile};
+pub use keyfile::{KeyFile, ThresholdSharesFile, ValidatorKeyFile, ValidatorSecrets};
+pub use threshold::{CombineError, Combined, ThresholdDeal, ThresholdPublic, deal_threshold};
 
 use thiserror::Error;
 

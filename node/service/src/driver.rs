@@ -46,7 +46,19 @@ pub(crate) async fn run(
         engine = engine.name(),
         next_height, "consensus driver started"
     );
-    let mut pending: VecDeque<Output> = engine.handle(Input::Start { next_height }).into();
+    let persisted = match driver.shared.store.engine_state() {
+        Ok(state) => state,
+        Err(e) => {
+            error!("reading the persisted consensus state failed: {e}; not producing blocks");
+            return;
+        }
+    };
+    let mut pending: VecDeque<Output> = engine
+        .handle(Input::Start {
+            next_height,
+            persisted,
+        })
+        .into();
     loop {
         while let Some(out) = pending.pop_front() {
             if let Err(e) = driver.carry_out(out) {
@@ -149,6 +161,21 @@ impl Driver {
                 if let Some(old) = self.builder.replace(task.abort_handle()) {
                     old.abort();
                 }
+            }
+            Output::Faulty { validator, reason } => {
+                warn!(validator, "validator misbehaved: {reason}");
+            }
+            // Only multi-validator engines ask for these, and the node runs them once it has a
+            // network (block transfer and sync come with it).
+            Output::VerifyProposal { height, .. }
+            | Output::Sync {
+                up_to_height: height,
+                ..
+            } => {
+                return Err(format!(
+                    "the engine asked for block transfer at height {height}, which needs the \
+                     validator network"
+                ));
             }
             Output::Commit {
                 height,

@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use thiserror::Error;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
-use v2v_chain_spec::{ChainSpec, EngineKind};
-use v2v_consensus::{Engine, SoloEngine, ValidatorSet};
+use v2v_chain_spec::ChainSpec;
+use v2v_consensus::{Engine, EngineConfig, ValidatorSet, new_engine};
+use v2v_crypto::ValidatorSecrets;
 use v2v_executor::{Executor, runtime_for};
 use v2v_primitives::{Hash, Header, Keypair};
 use v2v_rpc::RpcConfig;
@@ -41,8 +42,13 @@ pub enum ServiceError {
     },
     #[error("the key {0} is not a validator of this chain")]
     NotAValidator(String),
-    #[error("engine '{0}' is not available yet: this node runs the 'solo' engine only")]
-    EngineUnavailable(&'static str),
+    #[error("consensus engine: {0}")]
+    Engine(#[from] v2v_consensus::ConfigError),
+    #[error(
+        "engine '{0}' with {1} validators needs the validator network, which this node does \
+         not have yet: run it with one validator"
+    )]
+    NeedsNetwork(&'static str, usize),
     #[error("{0}")]
     Other(String),
 }
@@ -53,8 +59,8 @@ pub struct NodeConfig {
     pub spec: ChainSpec,
     /// Where the RocksDB database lives (`<base>/db`).
     pub base_path: PathBuf,
-    /// The validator's ed25519 key.
-    pub validator_key: Keypair,
+    /// The validator's keys (ed25519, BLS, and its threshold shares for Linear BFT / SBFT).
+    pub validator: ValidatorSecrets,
     pub rpc: RpcConfig,
     pub mempool: MempoolLimits,
 }
@@ -130,11 +136,34 @@ impl RunningNode {
     }
 }
 
-fn make_engine(spec: &ChainSpec, key: &Keypair) -> Result<Box<dyn Engine>, ServiceError> {
-    match spec.consensus.engine {
-        EngineKind::Solo => Ok(Box::new(SoloEngine::new(key.clone()))),
-        other => Err(ServiceError::EngineUnavailable(other.as_str())),
+/// The engine the chain spec names, configured for this validator.
+fn make_engine(
+    spec: &ChainSpec,
+    validators: &ValidatorSet,
+    secrets: &ValidatorSecrets,
+) -> Result<Box<dyn Engine>, ServiceError> {
+    let index = validators
+        .index_of(&secrets.ed25519.public())
+        .ok_or_else(|| ServiceError::NotAValidator(secrets.ed25519.public().to_hex()))?;
+    if validators.len() > 1 {
+        return Err(ServiceError::NeedsNetwork(
+            spec.consensus.engine.as_str(),
+            validators.len(),
+        ));
     }
+    let c = &spec.consensus;
+    let config = EngineConfig {
+        index,
+        validators: validators.clone(),
+        key: secrets.ed25519.clone(),
+        slow_share: secrets.slow_share.clone(),
+        fast_share: secrets.fast_share.clone(),
+        timing: spec.timing(),
+        window: c.window.unwrap_or(1),
+        checkpoint_interval: c.checkpoint_interval.unwrap_or(64),
+        sbft_c: c.sbft_c.unwrap_or(0) as usize,
+    };
+    Ok(new_engine(c.engine.as_str(), config)?)
 }
 
 /// Opens the database, resumes (or writes genesis), starts the RPC server and the driver.
@@ -142,16 +171,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, ServiceError> {
     let NodeConfig {
         spec,
         base_path,
-        validator_key,
+        validator,
         rpc,
         mempool,
     } = config;
     spec.validate()?;
-    let validators = ValidatorSet::new(spec.validators.iter().map(|v| v.ed25519).collect());
-    if validators.index_of(&validator_key.public()).is_none() {
-        return Err(ServiceError::NotAValidator(validator_key.public().to_hex()));
-    }
-    let engine = make_engine(&spec, &validator_key)?;
+    let validators = spec.validator_set()?;
+    let engine = make_engine(&spec, &validators, &validator)?;
     let db_path = base_path.join("db");
     let store = Arc::new(RocksStore::open(&db_path).map_err(|e| ServiceError::Store {
         path: db_path.display().to_string(),
@@ -180,7 +206,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, ServiceError> {
         spec,
         genesis_hash,
         validators,
-        key: validator_key,
+        key: validator.ed25519,
         store,
         executor: Mutex::new(executor),
         mempool: Mutex::new(Mempool::new(mempool)),
