@@ -3,7 +3,7 @@
 use thiserror::Error;
 use v2v_crypto::{BlsKeypair, Keypair, deal_threshold};
 
-use crate::{Engine, SoloEngine, ThresholdKeys, ValidatorIndex, ValidatorSet};
+use crate::{Engine, PbftEngine, SoloEngine, ThresholdKeys, ValidatorIndex, ValidatorSet};
 
 /// Timeouts, in milliseconds of the node's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +51,7 @@ pub struct EngineConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ConfigError {
-    #[error("consensus engine {0:?} is not available (this build runs: solo)")]
+    #[error("consensus engine {0:?} is not available (this build runs: solo, pbft)")]
     UnknownEngine(String),
     #[error("validator index {index} is out of range for {n} validators")]
     BadIndex { index: u32, n: usize },
@@ -101,6 +101,7 @@ pub fn new_engine(name: &str, config: EngineConfig) -> Result<Box<dyn Engine>, C
             }
             Ok(Box::new(SoloEngine::new(config.key)))
         }
+        "pbft" => Ok(Box::new(PbftEngine::new(config)?)),
         other => Err(ConfigError::UnknownEngine(other.to_string())),
     }
 }

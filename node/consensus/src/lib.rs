@@ -1,5 +1,5 @@
-//! The consensus engine interface, finality certificates, votes, and the `solo` engine (the
-//! BFT engines `pbft`, `linear` and `sbft` are being built on this interface).
+//! The consensus engine interface, finality certificates, votes, and the engines `solo` and
+//! `pbft` (Linear BFT and SBFT are being built on this interface).
 //!
 //! Engines are pure state machines (`../shared/DESIGN.md`): the node feeds them [`Input`]s
 //! (messages, timer expiries, proposals it built, blocks it checked) and carries out the
@@ -11,6 +11,7 @@
 mod certificate;
 mod config;
 mod engine;
+mod pbft;
 mod solo;
 mod validators;
 mod vote;
@@ -18,6 +19,7 @@ mod vote;
 pub use certificate::{Certificate, CertificateError, Proof};
 pub use config::{Committee, ConfigError, EngineConfig, Timing, new_engine, test_committee};
 pub use engine::{Engine, Input, Output, Proposal, TimerId, ValidatorIndex};
+pub use pbft::PbftEngine;
 pub use solo::SoloEngine;
 pub use validators::{ThresholdKeys, ValidatorSet};
 pub use vote::{
