@@ -3,7 +3,10 @@
 use thiserror::Error;
 use v2v_crypto::{BlsKeypair, Keypair, deal_threshold};
 
-use crate::{Engine, PbftEngine, SoloEngine, ThresholdKeys, ValidatorIndex, ValidatorSet};
+use crate::{
+    Engine, LinearEngine, PbftEngine, SbftEngine, SoloEngine, ThresholdKeys, ValidatorIndex,
+    ValidatorSet,
+};
 
 /// Timeouts, in milliseconds of the node's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +54,7 @@ pub struct EngineConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ConfigError {
-    #[error("consensus engine {0:?} is not available (this build runs: solo, pbft)")]
+    #[error("unknown consensus engine {0:?} (expected solo, pbft, linear or sbft)")]
     UnknownEngine(String),
     #[error("validator index {index} is out of range for {n} validators")]
     BadIndex { index: u32, n: usize },
@@ -102,6 +105,8 @@ pub fn new_engine(name: &str, config: EngineConfig) -> Result<Box<dyn Engine>, C
             Ok(Box::new(SoloEngine::new(config.key)))
         }
         "pbft" => Ok(Box::new(PbftEngine::new(config)?)),
+        "linear" => Ok(Box::new(LinearEngine::new(config)?)),
+        "sbft" => Ok(Box::new(SbftEngine::new(config)?)),
         other => Err(ConfigError::UnknownEngine(other.to_string())),
     }
 }

@@ -1,5 +1,5 @@
-//! The consensus engine interface, finality certificates, votes, and the engines `solo` and
-//! `pbft` (Linear BFT and SBFT are being built on this interface).
+//! The consensus engine interface, finality certificates, votes, and the engines: `solo`,
+//! `pbft`, `linear` and `sbft`.
 //!
 //! Engines are pure state machines (`../shared/DESIGN.md`): the node feeds them [`Input`]s
 //! (messages, timer expiries, proposals it built, blocks it checked) and carries out the
@@ -9,9 +9,12 @@
 #![forbid(unsafe_code)]
 
 mod certificate;
+mod collector;
 mod config;
 mod engine;
+mod linear;
 mod pbft;
+mod sbft;
 mod solo;
 mod validators;
 mod vote;
@@ -19,7 +22,9 @@ mod vote;
 pub use certificate::{Certificate, CertificateError, Proof};
 pub use config::{Committee, ConfigError, EngineConfig, Timing, new_engine, test_committee};
 pub use engine::{Engine, Input, Output, Proposal, TimerId, ValidatorIndex};
+pub use linear::LinearEngine;
 pub use pbft::PbftEngine;
+pub use sbft::SbftEngine;
 pub use solo::SoloEngine;
 pub use validators::{ThresholdKeys, ValidatorSet};
 pub use vote::{
