@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use v2v_abi::genesis::{GenesisClient, GenesisMarket, GenesisMeetingPoint};
 use v2v_crypto::{BlsKeypair, KeyFile, Keypair, ValidatorKeyFile, to_hex};
 
-use v2v_consensus::ValidatorSet;
-use v2v_crypto::{ValidatorSecrets, deal_threshold};
+use v2v_consensus::{DealtKeys, deal_committee_keys};
+use v2v_crypto::ValidatorSecrets;
 
 use crate::{
     ChainSpec, ConsensusParams, ContractSpec, EngineKind, ExecutionParams, GenesisSpec,
@@ -56,9 +56,6 @@ fn consensus(engine: EngineKind) -> ConsensusParams {
     }
 }
 
-/// Each validator's threshold shares (slow, fast), in validator order.
-type Shares = Vec<(BlsKeypair, Option<BlsKeypair>)>;
-
 /// Deals the threshold keys an engine needs for `n` validators from `seed` (the trusted
 /// dealer of docs/chain-spec.md): none for solo and PBFT, the slow-path key (t = quorum) for
 /// Linear BFT, and the fast-path key too (t = n, c = 0) for SBFT.
@@ -66,35 +63,19 @@ fn deal(
     n: usize,
     engine: EngineKind,
     seed: [u8; 32],
-) -> Result<Option<(ThresholdSpec, Shares)>, SpecError> {
-    if !matches!(engine, EngineKind::Linear | EngineKind::Sbft) {
-        return Ok(None);
-    }
-    let bad =
-        |e: v2v_crypto::CryptoError| SpecError::Invalid(format!("dealing threshold keys: {e}"));
-    let slow = deal_threshold(n, ValidatorSet::quorum_of(n), &seed).map_err(bad)?;
-    let fast = if engine == EngineKind::Sbft {
-        let mut fast_seed = seed;
-        fast_seed[31] ^= 0xff;
-        Some(deal_threshold(n, ValidatorSet::fast_quorum_of(n, 0), &fast_seed).map_err(bad)?)
-    } else {
-        None
+) -> Result<Option<(ThresholdSpec, DealtKeys)>, SpecError> {
+    let sbft_c = match engine {
+        EngineKind::Solo | EngineKind::Pbft => return Ok(None),
+        EngineKind::Linear => None,
+        EngineKind::Sbft => Some(0),
     };
+    let dealt = deal_committee_keys(n, sbft_c, seed)
+        .map_err(|e| SpecError::Invalid(format!("dealing threshold keys: {e}")))?;
     let spec = ThresholdSpec {
-        slow: ThresholdKeySpec::from_public(&slow.public),
-        fast: fast
-            .as_ref()
-            .map(|f| ThresholdKeySpec::from_public(&f.public)),
+        slow: ThresholdKeySpec::from_public(&dealt.keys.slow),
+        fast: dealt.keys.fast.as_ref().map(ThresholdKeySpec::from_public),
     };
-    let shares = (0..n)
-        .map(|i| {
-            (
-                slow.shares[i].clone(),
-                fast.as_ref().map(|f| f.shares[i].clone()),
-            )
-        })
-        .collect();
-    Ok(Some((spec, shares)))
+    Ok(Some((spec, dealt)))
 }
 
 fn execution() -> ExecutionParams {
@@ -159,7 +140,7 @@ fn dev_threshold_seed() -> [u8; 32] {
 /// The dev validator's secrets for a dev chain running `engine`.
 pub fn dev_validator_secrets(engine: EngineKind) -> Result<ValidatorSecrets, SpecError> {
     let (ed25519, bls) = dev_validator_keys();
-    let shares = deal(1, engine, dev_threshold_seed())?.map(|(_, s)| s);
+    let shares = deal(1, engine, dev_threshold_seed())?.map(|(_, d)| d.shares);
     let (slow_share, fast_share) = match shares.and_then(|s| s.into_iter().next()) {
         Some((slow, fast)) => (Some(slow), fast),
         None => (None, None),
@@ -258,8 +239,8 @@ pub fn local(
         validators.push(validator_spec(&name, &ed, &bls, port));
         let path = keys_dir.join(format!("{name}.json"));
         let mut file = ValidatorKeyFile::new(&name, &ed, &bls);
-        if let Some((_, shares)) = &dealt {
-            file = file.with_shares(&shares[i].0, shares[i].1.as_ref());
+        if let Some((_, d)) = &dealt {
+            file = file.with_shares(&d.shares[i].0, d.shares[i].1.as_ref());
         }
         file.write(&path).map_err(|e| io(&path, e))?;
         validator_paths.push(path);

@@ -1,11 +1,11 @@
 //! What an engine needs to run: who it is, its keys, the validator set and its timing.
 
 use thiserror::Error;
-use v2v_crypto::{BlsKeypair, Keypair, deal_threshold};
+use v2v_crypto::{BlsKeypair, Keypair};
 
 use crate::{
-    Engine, LinearEngine, PbftEngine, SbftEngine, SoloEngine, ThresholdKeys, ValidatorIndex,
-    ValidatorSet,
+    Engine, LinearEngine, PbftEngine, SbftEngine, SoloEngine, ValidatorIndex, ValidatorSet,
+    deal_committee_keys,
 };
 
 /// Timeouts, in milliseconds of the node's clock.
@@ -124,24 +124,13 @@ pub fn test_committee(n: usize, sbft_c: usize, seed: u64, timing: Timing) -> Com
     let keys: Vec<Keypair> = (0..n)
         .map(|i| Keypair::from_name(&format!("committee-{seed}-{i}")))
         .collect();
-    let mut validators = ValidatorSet::new(keys.iter().map(|k| k.public()).collect());
-    let seed_bytes = |what: u8| {
-        let mut s = [0u8; 32];
-        s[..8].copy_from_slice(&seed.to_le_bytes());
-        s[8] = what;
-        s
-    };
-    let quorum = validators.quorum();
-    let fast_quorum = validators.fast_quorum(sbft_c);
-    // n >= 1 and 1 <= t <= n hold by construction, so dealing cannot fail.
-    let slow = deal_threshold(n, quorum, &seed_bytes(1))
-        .unwrap_or_else(|e| unreachable!("dealing t={quorum} of n={n}: {e}"));
-    let fast = deal_threshold(n, fast_quorum, &seed_bytes(2))
-        .unwrap_or_else(|e| unreachable!("dealing t={fast_quorum} of n={n}: {e}"));
-    validators = validators.with_threshold(ThresholdKeys {
-        slow: slow.public.clone(),
-        fast: Some(fast.public.clone()),
-    });
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    // n >= 1, so dealing cannot fail.
+    let dealt = deal_committee_keys(n, Some(sbft_c), seed_bytes)
+        .unwrap_or_else(|e| unreachable!("dealing keys for {n} validators: {e}"));
+    let validators =
+        ValidatorSet::new(keys.iter().map(|k| k.public()).collect()).with_threshold(dealt.keys);
     let configs = keys
         .into_iter()
         .enumerate()
@@ -149,8 +138,8 @@ pub fn test_committee(n: usize, sbft_c: usize, seed: u64, timing: Timing) -> Com
             index: i as u32,
             validators: validators.clone(),
             key,
-            slow_share: Some(slow.shares[i].clone()),
-            fast_share: Some(fast.shares[i].clone()),
+            slow_share: Some(dealt.shares[i].0.clone()),
+            fast_share: dealt.shares[i].1.clone(),
             timing,
             window: 4,
             checkpoint_interval: 16,

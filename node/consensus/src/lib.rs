@@ -26,7 +26,7 @@ pub use linear::LinearEngine;
 pub use pbft::PbftEngine;
 pub use sbft::SbftEngine;
 pub use solo::SoloEngine;
-pub use validators::{ThresholdKeys, ValidatorSet};
+pub use validators::{DealtKeys, ThresholdKeys, ValidatorSet, deal_committee_keys};
 pub use vote::{
     FIRST_ENGINE_TAG, Phase, TAG_VOTE, Vote, VoteError, VoteSignature, commit_message, vote_message,
 };

@@ -1,6 +1,6 @@
 //! The validator set: who votes, how many votes make a quorum, and the threshold keys.
 
-use v2v_crypto::{PublicKey, ThresholdPublic};
+use v2v_crypto::{BlsKeypair, CryptoError, PublicKey, ThresholdPublic, deal_threshold};
 
 /// Threshold BLS public parameters dealt when the chain spec was built (Linear BFT, SBFT).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,6 +10,51 @@ pub struct ThresholdKeys {
     pub slow: ThresholdPublic,
     /// t = [`ValidatorSet::fast_quorum`]: SBFT fast-path certificates.
     pub fast: Option<ThresholdPublic>,
+}
+
+/// What the trusted dealer hands out for a committee (docs/chain-spec.md): the public
+/// threshold keys and each validator's (slow, fast) shares, in validator order.
+#[derive(Debug, Clone)]
+pub struct DealtKeys {
+    pub keys: ThresholdKeys,
+    pub shares: Vec<(BlsKeypair, Option<BlsKeypair>)>,
+}
+
+/// Deals the slow-path key (t = quorum) for `n` validators from `seed`, and the SBFT
+/// fast-path key (t = n - c) too when `sbft_c` is given.
+pub fn deal_committee_keys(
+    n: usize,
+    sbft_c: Option<usize>,
+    seed: [u8; 32],
+) -> Result<DealtKeys, CryptoError> {
+    let slow = deal_threshold(n, ValidatorSet::quorum_of(n), &seed)?;
+    let fast = match sbft_c {
+        None => None,
+        Some(c) => {
+            let mut fast_seed = seed;
+            fast_seed[31] ^= 0xff;
+            Some(deal_threshold(
+                n,
+                ValidatorSet::fast_quorum_of(n, c),
+                &fast_seed,
+            )?)
+        }
+    };
+    let shares = (0..n)
+        .map(|i| {
+            (
+                slow.shares[i].clone(),
+                fast.as_ref().map(|f| f.shares[i].clone()),
+            )
+        })
+        .collect();
+    Ok(DealtKeys {
+        keys: ThresholdKeys {
+            slow: slow.public,
+            fast: fast.map(|f| f.public),
+        },
+        shares,
+    })
 }
 
 /// The validators and their voting rule.
