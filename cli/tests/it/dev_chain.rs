@@ -361,3 +361,43 @@ async fn finalized_heads_subscription_over_websocket() {
     }
     node.interrupt();
 }
+
+/// The chain spec picks the engine when the node starts: the same dev chain, contract and
+/// wallet run on each BFT engine (one validator is every quorum), and survive a restart with
+/// the engine's persisted state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_chain_runs_on_every_engine() {
+    for engine in ["pbft", "linear", "sbft"] {
+        let base = tempfile::tempdir().unwrap();
+        let alice = Keypair::from_name("alice");
+        let mut last = 0;
+        for (round, nonce) in [(0, 0u64), (1, 1)] {
+            let node = DevNode::start_with(base.path(), &["--engine", engine]);
+            let c = client(&node.rpc_url);
+            let chain = c.chain().await.unwrap().genesis_hash;
+            let h = c
+                .submit_transaction(hex(&signed(
+                    &alice,
+                    chain,
+                    nonce,
+                    &MarketCall::Deposit { amount: 5 },
+                    0,
+                )))
+                .await
+                .unwrap();
+            let found = wait_for(&c, h).await;
+            assert!(
+                found.height > last,
+                "{engine} round {round}: finalized at {} after {last}",
+                found.height
+            );
+            last = found.height;
+            assert!(check_links(&c).await >= found.height);
+            let lines = node.interrupt();
+            assert!(
+                lines.iter().any(|l| l.contains("stopped cleanly")),
+                "{engine}: {lines:?}"
+            );
+        }
+    }
+}

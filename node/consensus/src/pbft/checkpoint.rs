@@ -65,7 +65,11 @@ impl PbftEngine {
         self.check_stable(height);
     }
 
-    /// A quorum of matching checkpoint votes at `height` makes it stable (§4.3).
+    /// A quorum of matching checkpoint votes at `height` makes it stable (§4.3). Short of
+    /// a quorum, f + 1 matching votes at or above our next height show that at least one
+    /// correct replica committed there: we are behind and sync. This catches a replica up
+    /// when the quorum that moves on without it holds only f + 1 correct replicas (the rest
+    /// byzantine or silent towards it), so it never sees a quorum of anything.
     pub(super) fn check_stable(&mut self, height: u64) {
         let Some(votes) = self.checkpoint_votes.get(&height) else {
             return;
@@ -74,10 +78,19 @@ impl PbftEngine {
         for v in votes.values() {
             by_hash.entry(v.block_hash).or_default().push(v.clone());
         }
-        let Some((block_hash, mut votes)) =
-            by_hash.into_iter().find(|(_, v)| v.len() >= self.quorum)
-        else {
-            return;
+        let (block_hash, mut votes) = match by_hash.into_iter().max_by_key(|(_, v)| v.len()) {
+            Some((hash, votes)) if votes.len() >= self.quorum => (hash, votes),
+            Some((_, votes)) => {
+                let f = self.config.validators.max_faulty();
+                let me = self.me();
+                let others: Vec<ValidatorIndex> =
+                    votes.iter().map(|v| v.voter).filter(|v| *v != me).collect();
+                if others.len() > f && height >= self.next_height {
+                    self.request_sync(others[0], height);
+                }
+                return;
+            }
+            None => return,
         };
         votes.sort_by_key(|v| v.voter);
         votes.truncate(self.quorum);

@@ -21,9 +21,9 @@
 //! a replica broadcasts a checkpoint vote (view 0, the block's digest); a quorum of matching
 //! votes is a stable checkpoint, and the log at and below it is dropped. The high water mark
 //! is the low one plus L = `2 * checkpoint_interval + window`, so the log stays bounded. A
-//! stable checkpoint, or a commit quorum for a block we do not have, at or above our next
-//! height means the others are ahead: `Sync`, once per target; `Synced` heights are not
-//! committed again.
+//! stable checkpoint, f + 1 matching checkpoint votes (at least one from a correct replica),
+//! or a commit quorum for a block we do not have, at or above our next height means the
+//! others are ahead: `Sync`, once per target; `Synced` heights are not committed again.
 //!
 //! View change (§4.4). When the Round timer of the next height expires, a replica moves to
 //! view v+1 and broadcasts a signed view change carrying its stable checkpoint proof and the

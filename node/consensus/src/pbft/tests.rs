@@ -980,14 +980,20 @@ fn stable_checkpoint_above_us_asks_to_sync_and_synced_heights_are_not_committed(
         );
         outs.extend(e.handle(msg(i, v.encode())));
     }
-    assert!(matches!(outs[0], Output::Persist { .. }));
+    // f + 1 = 2 votes already ask for the sync; the quorum makes the checkpoint stable (and
+    // persisted) without asking again.
+    let syncs: Vec<&Output> = outs
+        .iter()
+        .filter(|o| matches!(o, Output::Sync { .. }))
+        .collect();
     assert_eq!(
-        outs[1..],
-        [Output::Sync {
+        syncs,
+        [&Output::Sync {
             peer: 0,
             up_to_height: 16
         }]
     );
+    assert!(outs.iter().any(|o| matches!(o, Output::Persist { .. })));
     assert_eq!(e.stable_height(), 16);
     for h in 1..=16 {
         let hash = if h == 16 { cp_hash } else { digest("b", h) };
@@ -1007,6 +1013,37 @@ fn stable_checkpoint_above_us_asks_to_sync_and_synced_heights_are_not_committed(
         );
     }
     assert_eq!(e.next_height, 17);
+}
+
+#[test]
+fn f_plus_one_matching_checkpoints_above_us_ask_to_sync() {
+    let (c, mut e) = follower();
+    let vote = |i: u32, h: u64, hash: Hash| {
+        msg(
+            i,
+            Vote::sign_ed25519(Phase::Checkpoint, h, 0, hash, i, &c.configs[i as usize].key)
+                .encode(),
+        )
+    };
+    // One vote (possibly byzantine) proves nothing; two votes for different blocks neither.
+    assert_eq!(e.handle(vote(3, 16, digest("b", 16))), vec![]);
+    assert_eq!(e.handle(vote(2, 16, digest("x", 16))), vec![]);
+    // f + 1 = 2 matching votes: a correct replica committed height 32 and we are behind.
+    assert_eq!(e.handle(vote(3, 32, digest("b", 32))), vec![]);
+    assert_eq!(
+        e.handle(vote(2, 32, digest("b", 32))),
+        vec![Output::Sync {
+            peer: 2,
+            up_to_height: 32
+        }]
+    );
+    assert_eq!(
+        e.stable_height(),
+        0,
+        "f + 1 votes are not a stable checkpoint"
+    );
+    // Asked once per target.
+    assert_eq!(e.handle(vote(0, 32, digest("z", 32))), vec![]);
 }
 
 /// A tiny deterministic generator for garbage.
