@@ -8,10 +8,11 @@ mod spec;
 
 pub use presets::{
     DevAccount, LocalKeys, dev, dev_validator_keys, dev_validator_secrets, dev_with_engine, local,
+    local_at,
 };
 pub use spec::{
-    ChainSpec, ConsensusParams, ContractSpec, EngineKind, ExecutionParams, GenesisSpec, SpecError,
-    ThresholdKeySpec, ThresholdSpec, ValidatorSpec,
+    ChainSpec, ConsensusParams, ContractSpec, EngineKind, ExecutionParams, FullNodeSpec,
+    GenesisSpec, SpecError, ThresholdKeySpec, ThresholdSpec, ValidatorSpec,
 };
 
 /// The market contract built from `contracts/market` (rebuilt by `scripts/build-contract.sh`).

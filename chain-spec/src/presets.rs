@@ -193,6 +193,7 @@ pub fn dev_with_engine(
         },
         contract: contract(),
         threshold: deal(1, engine, dev_threshold_seed())?.map(|(t, _)| t),
+        full_nodes: vec![],
     };
     if engine != EngineKind::Solo {
         spec.name = format!("V2V Development ({})", engine.as_str());
@@ -217,6 +218,24 @@ pub fn local(
     base_port: u16,
     keys_dir: &Path,
 ) -> Result<(ChainSpec, LocalKeys), SpecError> {
+    let ports = (0..n)
+        .map(|i| {
+            u16::try_from(i)
+                .ok()
+                .and_then(|i| base_port.checked_add(i))
+                .ok_or_else(|| SpecError::Invalid("port range overflows".into()))
+        })
+        .collect::<Result<Vec<u16>, _>>()?;
+    local_at(engine, &ports, keys_dir)
+}
+
+/// The `local` preset with one validator per p2p port in `ports` (on 127.0.0.1).
+pub fn local_at(
+    engine: EngineKind,
+    ports: &[u16],
+    keys_dir: &Path,
+) -> Result<(ChainSpec, LocalKeys), SpecError> {
+    let n = ports.len();
     if n == 0 || n > 512 {
         return Err(SpecError::Invalid(format!(
             "{n} validators: choose 1 to 512"
@@ -229,13 +248,10 @@ pub fn local(
     let dealt = deal(n, engine, rand::random())?;
     let mut validators = Vec::with_capacity(n);
     let mut validator_paths = Vec::with_capacity(n);
-    for i in 0..n {
+    for (i, &port) in ports.iter().enumerate() {
         let name = format!("validator-{i}");
         let ed = Keypair::generate();
         let bls = BlsKeypair::generate();
-        let port = base_port
-            .checked_add(i as u16)
-            .ok_or_else(|| SpecError::Invalid("port range overflows".into()))?;
         validators.push(validator_spec(&name, &ed, &bls, port));
         let path = keys_dir.join(format!("{name}.json"));
         let mut file = ValidatorKeyFile::new(&name, &ed, &bls);
@@ -278,6 +294,7 @@ pub fn local(
         },
         contract: contract(),
         threshold: dealt.map(|(t, _)| t),
+        full_nodes: vec![],
     };
     spec.validate()?;
     Ok((

@@ -145,6 +145,19 @@ pub struct ValidatorSpec {
     pub address: String,
 }
 
+/// A node that follows the chain without voting: it may connect to the validators, fetches
+/// finalized blocks and checks their certificates, and serves RPC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FullNodeSpec {
+    pub name: String,
+    /// Its ed25519 public key: its libp2p identity.
+    pub ed25519: PublicKey,
+    /// Where it listens (multiaddr), if others should dial it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GenesisSpec {
@@ -178,6 +191,11 @@ pub struct ChainSpec {
     pub contract: ContractSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<ThresholdSpec>,
+    /// Full nodes allowed on the network besides the validators. Network configuration, not
+    /// chain state: not covered by the genesis hash, so full nodes come and go without a new
+    /// chain.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub full_nodes: Vec<FullNodeSpec>,
 }
 
 impl ChainSpec {
@@ -346,6 +364,11 @@ impl ChainSpec {
                 .map_err(|e| SpecError::Invalid(format!("validator {}: {e}", v.name)))?;
             pk.verify_possession(&pop)
                 .map_err(|e| SpecError::Invalid(format!("validator {}: {e}", v.name)))?;
+        }
+        for f in &self.full_nodes {
+            if !seen.insert(f.ed25519) {
+                return bad(format!("node key {} appears twice", f.ed25519));
+            }
         }
         if self.operators.is_empty() {
             return bad("at least one operator key is required".into());

@@ -7,6 +7,7 @@ mod contract_cmd;
 mod node_cmd;
 mod operator;
 mod spec_cmd;
+mod testnet_cmd;
 mod wallet;
 
 use std::path::PathBuf;
@@ -27,6 +28,8 @@ enum Command {
     Dev(node_cmd::DevArgs),
     /// Run a node from a chain spec.
     Node(node_cmd::NodeArgs),
+    /// Run a local network of validators on 127.0.0.1, one process each.
+    Testnet(testnet_cmd::TestnetArgs),
     /// Build or verify chain specs.
     #[command(name = "chain-spec", subcommand)]
     ChainSpec(spec_cmd::SpecCommand),
@@ -105,6 +108,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Dev(a) => node_cmd::dev(a).await,
             Command::Node(a) => node_cmd::node(a).await,
+            Command::Testnet(a) => testnet_cmd::testnet(a).await,
             Command::ChainSpec(c) => spec_cmd::run(c),
             Command::Key(c) => key_command(c),
             Command::Wallet(a) => wallet::run(a).await,

@@ -7,7 +7,7 @@ use clap::Args;
 use v2v_chain_spec::ChainSpec;
 use v2v_crypto::{KeyFile, Keypair, ValidatorKeyFile};
 use v2v_rpc::RpcConfig;
-use v2v_service::{MempoolLimits, NodeConfig, RunningNode};
+use v2v_service::{MempoolLimits, NodeConfig, Role, RunningNode};
 
 use crate::amount::format_credits;
 
@@ -53,9 +53,15 @@ pub struct NodeArgs {
     /// Where the node keeps its database.
     #[arg(long)]
     base_path: PathBuf,
-    /// This validator's key file (from `v2v chain-spec build` or `v2v key generate --validator`).
+    /// This validator's key file (from `v2v chain-spec build` or `v2v key generate
+    /// --validator`), or, for a full node listed in the spec's `fullNodes`, its account key
+    /// file (`v2v key generate`).
     #[arg(long)]
     key_file: PathBuf,
+    /// Where the validator network listens (a multiaddr such as /ip4/0.0.0.0/tcp/30333);
+    /// default: this validator's address in the chain spec.
+    #[arg(long)]
+    listen: Option<String>,
     #[command(flatten)]
     rpc: RpcArgs,
 }
@@ -68,7 +74,7 @@ async fn run_until_stopped(node: RunningNode) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -113,9 +119,10 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let node = v2v_service::start(NodeConfig {
         spec,
         base_path: base.clone(),
-        validator,
+        role: Role::Validator(validator),
         rpc: args.rpc.config(),
         mempool: MempoolLimits::default(),
+        listen: None,
     })
     .await?;
     println!(
@@ -154,17 +161,35 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
 
 pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
     let spec = ChainSpec::load(&args.chain)?;
-    let vkf = ValidatorKeyFile::read(&args.key_file)
-        .with_context(|| format!("reading validator key {}", args.key_file.display()))?;
-    let validator = vkf.secrets()?;
+    // A validator key file makes a validator; a plain account key file, listed in the
+    // spec's fullNodes, a full node.
+    let role = match ValidatorKeyFile::read(&args.key_file) {
+        Ok(vkf) => Role::Validator(vkf.secrets()?),
+        Err(validator_err) => match KeyFile::read(&args.key_file) {
+            Ok(key) => Role::Full(key),
+            Err(_) => {
+                return Err(anyhow::Error::new(validator_err)
+                    .context(format!("reading key file {}", args.key_file.display())));
+            }
+        },
+    };
+    let full = matches!(role, Role::Full(_));
+    let listen = match &args.listen {
+        Some(a) => Some(a.parse().with_context(|| format!("--listen {a}"))?),
+        None => None,
+    };
     let node = v2v_service::start(NodeConfig {
         spec,
         base_path: args.base_path.clone(),
-        validator,
+        role,
         rpc: args.rpc.config(),
         mempool: MempoolLimits::default(),
+        listen,
     })
     .await?;
+    if full {
+        println!("full node: following the validators");
+    }
     println!("genesis hash: {}", node.genesis_hash);
     println!("head height:  {}", node.head_height);
     println!("RPC:          http://{0}  ws://{0}", node.rpc_addr);

@@ -6,3 +6,4 @@ mod commands;
 mod dev_chain;
 mod market_flow;
 mod support;
+mod testnet;

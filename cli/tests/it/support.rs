@@ -8,6 +8,61 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_v2v");
 
+/// A node process that printed its RPC URL.
+struct Serving {
+    child: Child,
+    rpc_url: String,
+    genesis_hash: String,
+}
+
+/// Spawns a `v2v dev` or `v2v node` command (RUST_LOG=info), hands every stderr line to
+/// `on_stderr`, and waits (at most 60 s) until stdout shows the RPC URL.
+fn spawn_serving(mut cmd: Command, on_stderr: impl FnMut(String) + Send + 'static) -> Serving {
+    let mut on_stderr = on_stderr;
+    let mut child = cmd
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn v2v");
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let (seen_tx, seen_rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = seen_tx.send(line.clone());
+            on_stderr(line);
+        }
+    });
+    let (out_tx, out_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = out_tx.send(line);
+        }
+    });
+    let (mut rpc_url, mut genesis_hash) = (String::new(), String::new());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rpc_url.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(line) = out_rx.recv_timeout(left) else {
+            let _ = child.kill();
+            let errors: Vec<String> = seen_rx.try_iter().collect();
+            panic!("v2v did not print its RPC URL: {errors:?}");
+        };
+        if let Some(rest) = line.trim().strip_prefix("genesis hash:") {
+            genesis_hash = rest.trim().to_string();
+        }
+        if let Some(rest) = line.trim().strip_prefix("RPC:") {
+            rpc_url = rest.split_whitespace().next().expect("url").to_string();
+        }
+    }
+    Serving {
+        child,
+        rpc_url,
+        genesis_hash,
+    }
+}
+
 /// A running `v2v dev` process; killed if the test ends without stopping it.
 pub struct DevNode {
     child: Option<Child>,
@@ -24,57 +79,20 @@ impl DevNode {
 
     /// Like [`DevNode::start`], with extra arguments (e.g. `--engine sbft`).
     pub fn start_with(base: &Path, extra: &[&str]) -> DevNode {
-        let mut child = Command::new(BIN)
-            .args(["dev", "--rpc-port", "0", "--base-path"])
+        let mut cmd = Command::new(BIN);
+        cmd.args(["dev", "--rpc-port", "0", "--base-path"])
             .arg(base)
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn v2v dev");
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
+            .args(extra);
         let (err_tx, err_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = err_tx.send(line);
-            }
+        let started = spawn_serving(cmd, move |line| {
+            let _ = err_tx.send(line);
         });
-        let (out_tx, out_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = out_tx.send(line);
-            }
-        });
-        let mut node = DevNode {
-            child: Some(child),
-            rpc_url: String::new(),
-            genesis_hash: String::new(),
+        DevNode {
+            child: Some(started.child),
+            rpc_url: started.rpc_url,
+            genesis_hash: started.genesis_hash,
             stderr: err_rx,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while node.rpc_url.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = out_rx.recv_timeout(left).unwrap_or_else(|_| {
-                panic!(
-                    "v2v dev did not print its RPC URL: {:?}",
-                    node.drain_stderr()
-                )
-            });
-            if let Some(rest) = line.trim().strip_prefix("genesis hash:") {
-                node.genesis_hash = rest.trim().to_string();
-            }
-            if let Some(rest) = line.trim().strip_prefix("RPC:") {
-                let url = rest.split_whitespace().next().expect("url");
-                node.rpc_url = url.to_string();
-            }
         }
-        node
-    }
-
-    pub fn drain_stderr(&self) -> Vec<String> {
-        self.stderr.try_iter().collect()
     }
 
     /// Sends SIGINT (Ctrl-C) and waits for a clean exit; returns the process's stderr.
@@ -118,4 +136,98 @@ pub fn run(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A `v2v node` process; killed (SIGKILL) if the test ends without stopping it.
+pub struct NodeProcess {
+    child: Option<Child>,
+    pub rpc_url: String,
+    pub genesis_hash: String,
+    stderr: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
+}
+
+impl NodeProcess {
+    /// Starts `v2v node` and waits until it serves RPC.
+    pub fn start(spec: &Path, base: &Path, key: &Path, rpc_port: u16) -> NodeProcess {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("node")
+            .arg("--chain")
+            .arg(spec)
+            .arg("--base-path")
+            .arg(base)
+            .arg("--key-file")
+            .arg(key)
+            .args(["--rpc-port", &rpc_port.to_string()]);
+        let recent = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+        let sink = recent.clone();
+        let started = spawn_serving(cmd, move |line| {
+            let mut q = sink.lock().unwrap();
+            q.push_back(line);
+            if q.len() > 40 {
+                q.pop_front();
+            }
+        });
+        NodeProcess {
+            child: Some(started.child),
+            rpc_url: started.rpc_url,
+            genesis_hash: started.genesis_hash,
+            stderr: recent,
+        }
+    }
+
+    /// The last lines the node wrote to stderr.
+    pub fn recent_stderr(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().iter().cloned().collect()
+    }
+
+    /// kill -9: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Starts `v2v ARGS` and reads its stdout until a line contains `needle`; returns the
+/// process and the lines read. The process is killed if the line does not come in time.
+pub fn run_until_line(args: &[&str], needle: &str, within: Duration) -> (Child, Vec<String>) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn v2v");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + within;
+    let mut lines = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let done = line.contains(needle);
+                lines.push(line);
+                if done {
+                    return (child, lines);
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("v2v {args:?} did not print {needle:?}: {lines:?}");
+            }
+        }
+    }
 }

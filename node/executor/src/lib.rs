@@ -118,8 +118,10 @@ pub struct Executor {
 /// in anything but presentation give different genesis hashes.
 pub fn spec_hash(spec: &ChainSpec) -> Hash {
     let mut s = spec.clone();
-    // The Wasm is covered by its code hash (checked by `validate`).
+    // The Wasm is covered by its code hash (checked by `validate`); full nodes are network
+    // configuration, not chain state.
     s.contract.wasm = String::new();
+    s.full_nodes.clear();
     let canonical = serde_json::to_vec(&s).unwrap_or_default();
     Hash::digest(b"v2v/spec/v1", &canonical)
 }
@@ -444,6 +446,50 @@ impl Executor {
                 .collect(),
             accumulator: self.state.accumulator.to_bytes(),
         }
+    }
+
+    /// Executes a block on top of the current state and returns its store record (without a
+    /// certificate), leaving the state unchanged: what a node does with a proposal before it
+    /// is final. [`Executor::apply`] installs the record once it is.
+    pub fn dry_run(
+        &mut self,
+        header: Header,
+        txs: Vec<SignedTransaction>,
+        mode: Mode,
+        limits: BlockLimits,
+    ) -> Result<(BlockCommit, Vec<Skipped>), ExecutorError> {
+        let mut executed = self.execute(header, txs, mode, limits)?;
+        let record = self.commit_record(&executed, Vec::new());
+        let skipped = std::mem::take(&mut executed.skipped);
+        self.revert(executed);
+        Ok((record, skipped))
+    }
+
+    /// Installs the writes of a finalized block's record, made by [`Executor::dry_run`] or
+    /// [`Executor::commit_record`] on the current state (the block's parent). The record's
+    /// accumulator must hash to the block's state root.
+    pub fn apply(&mut self, record: &BlockCommit) -> Result<(), ExecutorError> {
+        let acc = Accumulator::from_bytes(&record.accumulator)
+            .ok_or_else(|| ExecutorError::InvalidBlock("unreadable accumulator".into()))?;
+        if acc.root() != record.block.header.state_root {
+            return Err(ExecutorError::InvalidBlock(format!(
+                "the record's state hashes to {}, block {} says {}",
+                acc.root(),
+                record.block.header.height,
+                record.block.header.state_root
+            )));
+        }
+        for (k, v) in &record.contract_writes {
+            match v {
+                Some(v) => self.state.contract.insert(k.clone(), v.clone()),
+                None => self.state.contract.remove(k),
+            };
+        }
+        for (k, n) in &record.nonce_writes {
+            self.state.nonces.insert(*k, *n);
+        }
+        self.state.accumulator = acc;
+        Ok(())
     }
 
     /// Runs the contract's read-only entry point against the current state.

@@ -246,6 +246,42 @@ fn another_replica_verifies_the_block_and_revert_restores_the_state() {
     assert_eq!(b.state().root(), root_before);
 }
 
+#[test]
+fn dry_run_leaves_the_state_and_apply_installs_the_record() {
+    let (spec, _, _) = dev();
+    let chain = genesis_hash(&spec);
+    let (a_store, b_store) = (MemStore::new(), MemStore::new());
+    let mut a = Executor::open(&spec, runtime_for(&spec).unwrap(), &a_store).unwrap();
+    let mut b = Executor::open(&spec, runtime_for(&spec).unwrap(), &b_store).unwrap();
+    for txs in workload(chain) {
+        let before = b.state().root();
+        let (record, skipped) = b
+            .dry_run(header_after(&b, &b_store), txs.clone(), Mode::Build, LIMITS)
+            .unwrap();
+        assert!(skipped.is_empty());
+        assert_eq!(b.state().root(), before, "a dry run changes nothing");
+        // The reference: execute and keep the state.
+        let executed = a
+            .execute(header_after(&a, &a_store), txs, Mode::Build, LIMITS)
+            .unwrap();
+        assert_eq!(record, a.commit_record(&executed, vec![]));
+        a_store.commit(&a.commit_record(&executed, vec![])).unwrap();
+        b.apply(&record).unwrap();
+        b_store.commit(&record).unwrap();
+        assert_eq!(b.state().root(), a.state().root());
+        assert_eq!(b.state().root(), record.block.header.state_root);
+        assert_eq!(b.state().recompute_accumulator().root(), b.state().root());
+    }
+    // A record whose accumulator does not match its header is refused, and changes nothing.
+    let (mut record, _) = b
+        .dry_run(header_after(&b, &b_store), vec![], Mode::Build, LIMITS)
+        .unwrap();
+    record.block.header.state_root = Hash([7; 32]);
+    let before = b.state().root();
+    assert!(b.apply(&record).is_err());
+    assert_eq!(b.state().root(), before);
+}
+
 /// A contract that loops forever on `loop`, grows memory until refused on `bomb`, and
 /// otherwise stores its input under its method name.
 const HOSTILE_WAT: &str = r#"

@@ -19,7 +19,7 @@ impl Backend for NodeBackend {
     fn health(&self) -> Health {
         let h = self.0.finalized();
         Health {
-            peers: 0,
+            peers: self.0.peers.load(std::sync::atomic::Ordering::Relaxed) as u32,
             is_syncing: false,
             best_height: h,
             finalized_height: h,
@@ -72,19 +72,11 @@ impl Backend for NodeBackend {
     }
 
     fn submit(&self, bytes: Vec<u8>) -> Result<Hash, SubmitError> {
-        let max = self.0.spec.consensus.max_tx_bytes as usize;
-        let tx = SignedTransaction::check(&bytes, max, self.0.genesis_hash)?;
-        let hash = tx.hash();
-        // A transaction already finalized is a replay, whatever its nonce says.
-        if let Ok(Some(_)) = self.0.store.tx_location(&hash) {
-            return Err(SubmitError::Duplicate(hash));
+        let tx = self.0.admit(&bytes)?;
+        if let Some(net) = &self.0.net {
+            net.handle.gossip(bytes);
         }
-        let next = self
-            .0
-            .store
-            .nonce(&tx.tx.signer)
-            .map_err(|e| SubmitError::MempoolFull(format!("storage error: {e}")))?;
-        self.0.mempool().insert(tx, next)
+        Ok(tx.hash())
     }
 
     fn next_nonce(&self, who: &PublicKey) -> u64 {

@@ -1,14 +1,17 @@
-//! The node service: wires storage, execution, the mempool, the consensus engine and the
-//! RPC server, and drives the engine. The one place where engine outputs are carried out is
-//! [`driver`].
+//! The node service: wires storage, execution, the mempool, the consensus engine, the
+//! validator network and the RPC server, and drives the engine. The one place where engine
+//! outputs are carried out is [`driver`].
 #![forbid(unsafe_code)]
 
 mod backend;
+mod chain;
 mod driver;
 mod mempool;
+mod net;
+mod wire;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use thiserror::Error;
@@ -18,8 +21,9 @@ use v2v_chain_spec::ChainSpec;
 use v2v_consensus::{Engine, EngineConfig, ValidatorSet, new_engine};
 use v2v_crypto::ValidatorSecrets;
 use v2v_executor::{Executor, runtime_for};
-use v2v_primitives::{Hash, Header, Keypair};
-use v2v_rpc::RpcConfig;
+use v2v_network::{Multiaddr, NetworkConfig, PeerEntry};
+use v2v_primitives::{Hash, Header, Keypair, SignedTransaction};
+use v2v_rpc::{RpcConfig, SubmitError};
 use v2v_storage::{RocksStore, Store};
 
 pub use mempool::{Mempool, MempoolLimits};
@@ -42,13 +46,12 @@ pub enum ServiceError {
     },
     #[error("the key {0} is not a validator of this chain")]
     NotAValidator(String),
+    #[error("the key {0} is neither a validator nor a full node of this chain (spec fullNodes)")]
+    NotAFullNode(String),
     #[error("consensus engine: {0}")]
     Engine(#[from] v2v_consensus::ConfigError),
-    #[error(
-        "engine '{0}' with {1} validators needs the validator network, which this node does \
-         not have yet: run it with one validator"
-    )]
-    NeedsNetwork(&'static str, usize),
+    #[error("validator network: {0}")]
+    Network(#[from] v2v_network::NetworkError),
     #[error("{0}")]
     Other(String),
 }
@@ -59,10 +62,33 @@ pub struct NodeConfig {
     pub spec: ChainSpec,
     /// Where the RocksDB database lives (`<base>/db`).
     pub base_path: PathBuf,
-    /// The validator's keys (ed25519, BLS, and its threshold shares for Linear BFT / SBFT).
-    pub validator: ValidatorSecrets,
+    /// A validator (its keys) or a full node (its network key).
+    pub role: Role,
     pub rpc: RpcConfig,
     pub mempool: MempoolLimits,
+    /// Where the validator network listens; default: this validator's address in the spec.
+    /// Unused on a chain of one validator.
+    pub listen: Option<Multiaddr>,
+}
+
+/// What a node does on its chain.
+#[derive(Debug, Clone)]
+pub enum Role {
+    /// Votes and proposes: ed25519, BLS, and the threshold shares for Linear BFT / SBFT.
+    Validator(ValidatorSecrets),
+    /// Follows the chain by fetching finalized blocks and checking their certificates, and
+    /// serves RPC. The key is its network identity, listed in the spec's `fullNodes`.
+    Full(Keypair),
+}
+
+impl Role {
+    /// The node's ed25519 key: its network identity (and, for a validator, its vote key).
+    pub fn key(&self) -> &Keypair {
+        match self {
+            Role::Validator(v) => &v.ed25519,
+            Role::Full(k) => k,
+        }
+    }
 }
 
 /// State shared by the driver, the block builder and the RPC backend.
@@ -77,6 +103,9 @@ pub(crate) struct Shared {
     pub heads: broadcast::Sender<Header>,
     pub finalized_height: AtomicU64,
     pub contract: ([u8; 32], u32),
+    /// The validator network (absent on a chain of one validator).
+    pub net: Option<net::Net>,
+    pub peers: AtomicUsize,
 }
 
 impl Shared {
@@ -92,6 +121,24 @@ impl Shared {
 
     pub fn finalized(&self) -> u64 {
         self.finalized_height.load(Ordering::Acquire)
+    }
+
+    /// Checks a transaction (size, encoding, chain, signature, replay, nonce) and adds it to
+    /// the mempool. Transactions from clients and from peers' gossip come in here.
+    pub fn admit(&self, bytes: &[u8]) -> Result<SignedTransaction, SubmitError> {
+        let max = self.spec.consensus.max_tx_bytes as usize;
+        let tx = SignedTransaction::check(bytes, max, self.genesis_hash)?;
+        let hash = tx.hash();
+        // A transaction already finalized is a replay, whatever its nonce says.
+        if let Ok(Some(_)) = self.store.tx_location(&hash) {
+            return Err(SubmitError::Duplicate(hash));
+        }
+        let next = self
+            .store
+            .nonce(&tx.tx.signer)
+            .map_err(|e| SubmitError::MempoolFull(format!("storage error: {e}")))?;
+        self.mempool().insert(tx.clone(), next)?;
+        Ok(tx)
     }
 }
 
@@ -128,6 +175,9 @@ impl RunningNode {
         let _ = self.rpc.stop();
         self.rpc.stopped().await;
         let _ = self.driver.await;
+        if let Some(net) = &self.shared.net {
+            net.handle.shutdown();
+        }
         self.shared.store.flush().map_err(|e| ServiceError::Store {
             path: "database".into(),
             source: e,
@@ -145,12 +195,6 @@ fn make_engine(
     let index = validators
         .index_of(&secrets.ed25519.public())
         .ok_or_else(|| ServiceError::NotAValidator(secrets.ed25519.public().to_hex()))?;
-    if validators.len() > 1 {
-        return Err(ServiceError::NeedsNetwork(
-            spec.consensus.engine.as_str(),
-            validators.len(),
-        ));
-    }
     let c = &spec.consensus;
     let config = EngineConfig {
         index,
@@ -166,18 +210,104 @@ fn make_engine(
     Ok(new_engine(c.engine.as_str(), config)?)
 }
 
+/// Starts the libp2p transport with this validator's identity, listening on `listen` or the
+/// validator's address in the spec, with every validator on the allow-list.
+async fn start_network(
+    spec: &ChainSpec,
+    key: &Keypair,
+    listen: Option<Multiaddr>,
+) -> Result<
+    (
+        net::Net,
+        tokio::sync::mpsc::Receiver<v2v_network::NetworkEvent>,
+    ),
+    ServiceError,
+> {
+    let me = key.public();
+    let parse = |name: &str, a: &str| {
+        a.parse::<Multiaddr>()
+            .map_err(|e| ServiceError::Other(format!("{name}: address {a}: {e}")))
+    };
+    let mut peers = Vec::with_capacity(spec.validators.len() + spec.full_nodes.len());
+    let mut own_address = None;
+    for v in &spec.validators {
+        let address = parse(&v.name, &v.address)?;
+        if v.ed25519 == me {
+            own_address = Some(address.clone());
+        }
+        peers.push(PeerEntry {
+            public_key: v.ed25519.0,
+            address: Some(address),
+        });
+    }
+    let validator_peers = peers
+        .iter()
+        .map(|p| v2v_network::peer_id_of(&p.public_key))
+        .collect::<Result<Vec<_>, _>>()?;
+    for f in &spec.full_nodes {
+        let address = f
+            .address
+            .as_deref()
+            .map(|a| parse(&f.name, a))
+            .transpose()?;
+        if f.ed25519 == me {
+            own_address = address.clone();
+        }
+        peers.push(PeerEntry {
+            public_key: f.ed25519.0,
+            address,
+        });
+    }
+    // A node without an address of its own (a full node that only dials out) listens on a
+    // free loopback port.
+    let listen = match listen.or(own_address) {
+        Some(a) => a,
+        None => parse("this node", "/ip4/127.0.0.1/tcp/0")?,
+    };
+    let mut config = NetworkConfig::new(key.seed(), listen, peers);
+    // A response carries up to a few blocks; a gossip message is one transaction.
+    config.max_message_bytes = (spec.consensus.max_block_bytes as usize)
+        .saturating_mul(4)
+        .max(16 << 20);
+    config.max_gossip_bytes = spec.consensus.max_tx_bytes as usize + 1024;
+    let (handle, events) = v2v_network::start(config).await?;
+    Ok((
+        net::Net {
+            handle,
+            validators: validator_peers,
+        },
+        events,
+    ))
+}
+
 /// Opens the database, resumes (or writes genesis), starts the RPC server and the driver.
 pub async fn start(config: NodeConfig) -> Result<RunningNode, ServiceError> {
     let NodeConfig {
         spec,
         base_path,
-        validator,
+        role,
         rpc,
         mempool,
+        listen,
     } = config;
     spec.validate()?;
     let validators = spec.validator_set()?;
-    let engine = make_engine(&spec, &validators, &validator)?;
+    let engine = match &role {
+        Role::Validator(secrets) => Some(make_engine(&spec, &validators, secrets)?),
+        Role::Full(key) => {
+            if !spec.full_nodes.iter().any(|f| f.ed25519 == key.public()) {
+                return Err(ServiceError::NotAFullNode(key.public().to_hex()));
+            }
+            None
+        }
+    };
+    // A chain of one validator and no full nodes needs no network.
+    let (net, net_events) = if validators.len() > 1 || !spec.full_nodes.is_empty() {
+        let (net, events) = start_network(&spec, role.key(), listen).await?;
+        (Some(net), Some(events))
+    } else {
+        (None, None)
+    };
     let db_path = base_path.join("db");
     let store = Arc::new(RocksStore::open(&db_path).map_err(|e| ServiceError::Store {
         path: db_path.display().to_string(),
@@ -206,13 +336,15 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, ServiceError> {
         spec,
         genesis_hash,
         validators,
-        key: validator.ed25519,
+        key: role.key().clone(),
         store,
         executor: Mutex::new(executor),
         mempool: Mutex::new(Mempool::new(mempool)),
         heads,
         finalized_height: AtomicU64::new(head_height),
         contract,
+        net,
+        peers: AtomicUsize::new(0),
     });
     let backend: Arc<dyn v2v_rpc::Backend> = Arc::new(backend::NodeBackend(shared.clone()));
     let (rpc_addr, rpc_handle) =
@@ -228,6 +360,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, ServiceError> {
         engine,
         stop_rx,
         head_height + 1,
+        net_events,
     ));
     Ok(RunningNode {
         rpc_addr,

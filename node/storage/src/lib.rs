@@ -33,7 +33,7 @@ pub enum StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Everything one finalized block writes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockCommit {
     pub block: Block,
     /// The encoded finality certificate (empty for genesis).

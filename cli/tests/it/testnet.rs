@@ -1,0 +1,470 @@
+//! Four validators over real libp2p on loopback, one `v2v node` process each, for every BFT
+//! engine: transactions sent to different nodes are finalized with identical blocks and
+//! state roots everywhere; a killed follower does not stop the chain, and once restarted
+//! it syncs and matches; killing the leader forces a view change and progress resumes.
+//! Also `v2v testnet` itself: it starts the validators, they finalize, Ctrl-C stops them.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use v2v_abi::MarketCall;
+use v2v_chain_spec::{EngineKind, FullNodeSpec};
+use v2v_crypto::KeyFile;
+use v2v_primitives::{Hash, Keypair, UnsignedTransaction};
+use v2v_rpc::jsonrpsee::core::ClientError;
+use v2v_rpc::jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use v2v_rpc::{AuthorApiClient, BlockId, ChainApiClient, SystemApiClient, TxApiClient, codes};
+
+use crate::support::{NodeProcess, run_until_line};
+
+fn client(url: &str) -> HttpClient {
+    HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(10))
+        .build(url)
+        .unwrap()
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+struct Net {
+    _dir: tempfile::TempDir,
+    base: PathBuf,
+    spec: PathBuf,
+    keys: PathBuf,
+    rpc_ports: Vec<u16>,
+    p2p_ports: Vec<u16>,
+    nodes: Vec<Option<NodeProcess>>,
+    alice: Keypair,
+    chain: Hash,
+}
+
+impl Net {
+    fn start(engine: EngineKind) -> Net {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().to_path_buf();
+        let keys = base.join("keys");
+        std::fs::create_dir_all(&keys).unwrap();
+        let ports = free_ports(8);
+        let (mut spec, _) = v2v_chain_spec::local_at(engine, &ports[..4], &keys).unwrap();
+        // A full node on the allow-list, without an address of its own (it dials out).
+        let full = Keypair::generate();
+        KeyFile::from_keypair(&full)
+            .write(&keys.join("full.json"))
+            .unwrap();
+        spec.full_nodes.push(FullNodeSpec {
+            name: "full".into(),
+            ed25519: full.public(),
+            address: None,
+        });
+        let spec_path = base.join("chain-spec.json");
+        spec.save(&spec_path).unwrap();
+        let alice = KeyFile::read(&keys.join("alice.json")).unwrap();
+        let mut net = Net {
+            _dir: dir,
+            base,
+            spec: spec_path,
+            keys,
+            rpc_ports: ports[4..].to_vec(),
+            p2p_ports: ports[..4].to_vec(),
+            nodes: (0..4).map(|_| None).collect(),
+            alice,
+            chain: Hash::ZERO,
+        };
+        for i in 0..4 {
+            net.start_node(i);
+        }
+        net.chain = Hash::from_hex(&net.nodes[0].as_ref().unwrap().genesis_hash).unwrap();
+        net
+    }
+
+    fn start_node(&mut self, i: usize) {
+        let name = format!("validator-{i}");
+        self.nodes[i] = Some(NodeProcess::start(
+            &self.spec,
+            &self.base.join(&name),
+            &self.keys.join(format!("{name}.json")),
+            self.rpc_ports[i],
+        ));
+    }
+
+    /// A full node of this spec (key `keys/full.json`), or, with `stranger`, a node whose
+    /// own copy of the spec lists it as a full node while the validators' copy does not.
+    fn start_full_node(&self, stranger: bool) -> NodeProcess {
+        let (spec, key) = if stranger {
+            let mut spec = v2v_chain_spec::ChainSpec::load(&self.spec).unwrap();
+            let key = Keypair::generate();
+            let key_path = self.keys.join("stranger.json");
+            KeyFile::from_keypair(&key).write(&key_path).unwrap();
+            spec.full_nodes.push(FullNodeSpec {
+                name: "stranger".into(),
+                ed25519: key.public(),
+                address: None,
+            });
+            let spec_path = self.base.join("stranger-spec.json");
+            spec.save(&spec_path).unwrap();
+            (spec_path, key_path)
+        } else {
+            (self.spec.clone(), self.keys.join("full.json"))
+        };
+        let name = if stranger { "stranger" } else { "full" };
+        NodeProcess::start(&spec, &self.base.join(name), &key, free_ports(1)[0])
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(mut n) = self.nodes[i].take() {
+            n.kill9();
+        }
+    }
+
+    fn rpc(&self, i: usize) -> HttpClient {
+        client(&self.nodes[i].as_ref().unwrap().rpc_url)
+    }
+
+    fn live(&self) -> Vec<usize> {
+        (0..4).filter(|i| self.nodes[*i].is_some()).collect()
+    }
+
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            if let Some(n) = n {
+                out += &format!("--- validator-{i}\n{}\n", n.recent_stderr().join("\n"));
+            }
+        }
+        out
+    }
+
+    /// Deposits from alice with `nonce`, sent to node `via`.
+    async fn deposit(&self, via: usize, nonce: u64) -> Hash {
+        let bytes = UnsignedTransaction {
+            chain_id: self.chain,
+            signer: self.alice.public(),
+            nonce,
+            method: MarketCall::Deposit { amount: 1 }.method().into(),
+            args: MarketCall::Deposit { amount: 1 }.encode_args(),
+            memo: vec![],
+        }
+        .sign(&self.alice)
+        .encoded()
+        .to_vec();
+        let hex = format!(
+            "0x{}",
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        self.rpc(via).submit_transaction(hex).await.unwrap()
+    }
+
+    /// Waits until every live node has `tx` finalized; returns the highest height seen.
+    async fn finalized_everywhere(&self, tx: Hash, within: Duration) -> u64 {
+        let deadline = Instant::now() + within;
+        let mut height = 0;
+        for i in self.live() {
+            let c = self.rpc(i);
+            loop {
+                match c.get_by_hash(tx).await {
+                    Ok(found) => {
+                        height = height.max(found.height);
+                        break;
+                    }
+                    Err(ClientError::Call(e)) if e.code() == codes::NOT_FOUND => {}
+                    Err(e) => panic!("validator-{i}: tx_getByHash: {e}"),
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "tx {tx} not finalized on validator-{i} within {within:?}\n{}",
+                    self.logs()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        height
+    }
+
+    /// Waits until every live node has reached `height`, then checks that they agree on
+    /// every block hash and state root from genesis to it.
+    async fn agree_up_to(&self, height: u64, within: Duration) {
+        let deadline = Instant::now() + within;
+        for i in self.live() {
+            let c = self.rpc(i);
+            loop {
+                if let Ok(h) = c.get_header(None).await
+                    && h.height >= height
+                {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "validator-{i} did not reach height {height} within {within:?}\n{}",
+                    self.logs()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        let live = self.live();
+        let reference = self.rpc(live[0]);
+        for h in 0..=height {
+            let want = reference
+                .get_header(Some(BlockId::Height(h)))
+                .await
+                .unwrap();
+            for &i in &live[1..] {
+                let got = self
+                    .rpc(i)
+                    .get_header(Some(BlockId::Height(h)))
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    (got.hash, got.state_root),
+                    (want.hash, want.state_root),
+                    "validator-{i} differs from validator-{} at height {h}",
+                    live[0]
+                );
+            }
+        }
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for i in 0..4 {
+            self.kill(i);
+        }
+    }
+}
+
+/// Connects to a validator's p2p port as a stranger and sends bytes that are not a noise
+/// handshake: the validator must hang up (and, as the rest of the test shows, carry on).
+async fn garbage_peer_is_disconnected(port: u16) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let garbage: Vec<u8> = (0..65_536)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    // The write may fail part-way once the node hangs up; either way it must close.
+    let _ = stream.write_all(&garbage).await;
+    let mut buf = [0u8; 1024];
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the validator kept a garbage connection open"
+    );
+}
+
+async fn four_validators(engine: EngineKind) {
+    let mut net = Net::start(engine);
+    let within = Duration::from_secs(60);
+    garbage_peer_is_disconnected(net.p2p_ports[1]).await;
+    // Transactions sent to different nodes (gossip carries them to the leader).
+    let mut nonce = 0;
+    let mut last = Hash::ZERO;
+    for via in 0..4 {
+        last = net.deposit(via, nonce).await;
+        nonce += 1;
+    }
+    let h = net.finalized_everywhere(last, within).await;
+    net.agree_up_to(h, within).await;
+
+    // A full node follows: same blocks, same state roots, served over its own RPC.
+    let full = net.start_full_node(false);
+    let stranger = net.start_full_node(true);
+    let fc = client(&full.rpc_url);
+    let reference = net.rpc(0);
+    let deadline = Instant::now() + within;
+    while fc.get_header(None).await.map(|h| h.height).unwrap_or(0) < h {
+        assert!(
+            Instant::now() < deadline,
+            "the full node did not reach {h}: {:?}",
+            full.recent_stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for height in 0..=h {
+        let want = reference
+            .get_header(Some(BlockId::Height(height)))
+            .await
+            .unwrap();
+        let got = fc.get_header(Some(BlockId::Height(height))).await.unwrap();
+        assert_eq!((got.hash, got.state_root), (want.hash, want.state_root));
+    }
+    assert_eq!(fc.get_by_hash(last).await.unwrap().height, h);
+    // A node outside the validators' allow-list gets no block (its dials are answered by a
+    // closed connection), and no validator counts it as a peer: each has at most the three
+    // other validators and the full node.
+    let sc = client(&stranger.rpc_url);
+    // Long enough for an admitted follower to fetch the chain (the full node took less).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        sc.health().await.unwrap().finalized_height,
+        0,
+        "a stranger was let in: {:?}",
+        stranger.recent_stderr()
+    );
+    for i in 0..4 {
+        let peers = net.rpc(i).health().await.unwrap().peers;
+        assert!(peers <= 4, "validator-{i} has {peers} peers");
+    }
+    drop(stranger);
+
+    // A follower is killed: the other three keep finalizing.
+    net.kill(3);
+    let tx = net.deposit(1, nonce).await;
+    nonce += 1;
+    let h = net.finalized_everywhere(tx, within).await;
+
+    // It restarts from its database and syncs what it missed.
+    net.start_node(3);
+    net.agree_up_to(h, within).await;
+
+    // The leader is killed: a view change restores progress.
+    let head = net.rpc(1).get_header(None).await.unwrap();
+    let leader = (head.view % 4) as usize;
+    net.kill(leader);
+    let via = (leader + 1) % 4;
+    let tx = net.deposit(via, nonce).await;
+    let h = net.finalized_everywhere(tx, Duration::from_secs(90)).await;
+    net.agree_up_to(h, within).await;
+    let after = net
+        .rpc(via)
+        .get_header(Some(BlockId::Height(h)))
+        .await
+        .unwrap();
+    assert!(
+        after.view > head.view,
+        "block {h} was finalized in view {} after the leader of view {} died",
+        after.view,
+        head.view
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n4_pbft_finalizes_survives_a_crash_and_a_leader_failure() {
+    four_validators(EngineKind::Pbft).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n4_linear_finalizes_survives_a_crash_and_a_leader_failure() {
+    four_validators(EngineKind::Linear).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n4_sbft_finalizes_survives_a_crash_and_a_leader_failure() {
+    four_validators(EngineKind::Sbft).await;
+}
+
+/// `v2v testnet` starts its validators, they finalize blocks, and Ctrl-C stops them all.
+#[test]
+fn testnet_command_starts_and_stops_its_validators() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("net");
+    let (child, lines) = run_until_line(
+        &[
+            "testnet",
+            "--validators",
+            "4",
+            "--engine",
+            "sbft",
+            "--base-dir",
+            base.to_str().unwrap(),
+        ],
+        "Press Ctrl-C",
+        Duration::from_secs(60),
+    );
+    let mut guard = Interrupt(Some(child));
+    let urls: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(urls.len(), 4, "{lines:?}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for url in &urls {
+            let c = client(url);
+            loop {
+                if let Ok(h) = c.get_header(None).await
+                    && h.height >= 3
+                {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{url} did not finalize 3 blocks");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    });
+    let exit = guard
+        .interrupt()
+        .expect("v2v testnet stops within 30 s of Ctrl-C");
+    assert!(exit.success(), "v2v testnet exited with {exit}");
+    // Every validator process is gone: their RPC ports refuse connections.
+    for url in &urls {
+        let addr = url.trim_start_matches("http://");
+        assert!(
+            std::net::TcpStream::connect(addr).is_err(),
+            "{addr} still accepts connections"
+        );
+    }
+    assert_logs_exist(&base);
+}
+
+fn assert_logs_exist(base: &Path) {
+    for i in 0..4 {
+        let log = base.join(format!("validator-{i}.log"));
+        assert!(log.exists(), "{} missing", log.display());
+    }
+}
+
+/// A `v2v testnet` process, interrupted (so that it stops its validators) however the test
+/// ends.
+struct Interrupt(Option<std::process::Child>);
+
+impl Interrupt {
+    fn interrupt(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.0.take()?;
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(s)) = child.try_wait() {
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Interrupt {
+    fn drop(&mut self) {
+        self.interrupt();
+    }
+}

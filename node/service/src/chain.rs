@@ -1,0 +1,191 @@
+//! Blocks on their way to the chain: building a proposal, checking someone else's, and
+//! finalizing one. Every execution runs on the finalized head and leaves the executor's
+//! state there (a dry run): the state that RPC queries read is always the finalized one, and
+//! a finalized block's writes are installed from its record.
+//!
+//! Lock order: the executor, then the mempool. The store's head and the executor's state
+//! change together under the executor lock, so a check of "the parent is the head" made
+//! under it holds for the execution that follows.
+
+use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing::{debug, info};
+use v2v_executor::{BlockLimits, Mode, Skipped};
+use v2v_primitives::{Block, Hash, Header};
+use v2v_storage::{BlockCommit, Store};
+
+use crate::Shared;
+
+/// A block executed on the head, with everything the store needs once it is final
+/// (the certificate aside).
+pub(crate) type Candidate = BlockCommit;
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn limits(shared: &Shared) -> BlockLimits {
+    let c = &shared.spec.consensus;
+    BlockLimits {
+        max_txs: c.max_block_txs as usize,
+        max_bytes: c.max_block_bytes as usize,
+    }
+}
+
+/// The finalized head: height and hash.
+pub(crate) fn head(shared: &Shared) -> Result<(u64, Hash), String> {
+    shared
+        .store
+        .head()
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "the database has no head".to_string())
+}
+
+/// Builds and dry-runs our proposal for `height` on the head, from the mempool. Stale
+/// transactions (their nonce is used) leave the mempool.
+pub(crate) fn build(shared: &Shared, height: u64, view: u64) -> Result<Candidate, String> {
+    let mut executor = shared.executor();
+    let (head_height, head_hash) = head(shared)?;
+    if head_height + 1 != height {
+        return Err(format!(
+            "asked for height {height} but the head is {head_height}"
+        ));
+    }
+    let parent = shared
+        .store
+        .block(&head_hash)
+        .map_err(|e| e.to_string())?
+        .ok_or("head block missing")?;
+    let c = &shared.spec.consensus;
+    let txs = shared.mempool().candidates(c.max_block_txs as usize * 2);
+    let header = Header {
+        height,
+        parent_hash: head_hash,
+        state_root: Hash::ZERO,
+        tx_root: Hash::ZERO,
+        proposer: shared.key.public(),
+        view,
+        // Never before the parent: block times are monotonic whatever the local clock does.
+        timestamp: now_ms().max(parent.header.timestamp),
+    };
+    let (record, skipped) = executor
+        .dry_run(header, txs, Mode::Build, limits(shared))
+        .map_err(|e| e.to_string())?;
+    let mut pool = shared.mempool();
+    for s in skipped {
+        if let Skipped::Stale(h) = s {
+            pool.remove(&h);
+        }
+    }
+    Ok(record)
+}
+
+/// Checks a block someone else made, as the next block on our head: it links to the head,
+/// its proposer is a validator, its time does not go backwards, every transaction is for
+/// this chain and correctly signed (those already in our mempool were checked on the way
+/// in), and executing it gives the roots in its header.
+pub(crate) fn verify(shared: &Shared, block: Block) -> Result<Candidate, String> {
+    let mut executor = shared.executor();
+    let (head_height, head_hash) = head(shared)?;
+    let h = &block.header;
+    if h.height != head_height + 1 || h.parent_hash != head_hash {
+        return Err(format!(
+            "block {} (parent {}) does not extend the head {head_height} ({head_hash})",
+            h.height, h.parent_hash
+        ));
+    }
+    if shared.validators.index_of(&h.proposer).is_none() {
+        return Err(format!("proposer {} is not a validator", h.proposer));
+    }
+    let parent = shared
+        .store
+        .block(&head_hash)
+        .map_err(|e| e.to_string())?
+        .ok_or("head block missing")?;
+    if h.timestamp < parent.header.timestamp {
+        return Err(format!(
+            "timestamp {} is before the parent's {}",
+            h.timestamp, parent.header.timestamp
+        ));
+    }
+    if !block.tx_root_matches() {
+        return Err("the transaction root does not match the transactions".into());
+    }
+    let c = &shared.spec.consensus;
+    if block.txs.len() > c.max_block_txs as usize {
+        return Err(format!(
+            "{} transactions, the limit is {}",
+            block.txs.len(),
+            c.max_block_txs
+        ));
+    }
+    let bytes: usize = block.txs.iter().map(|t| t.encoded().len()).sum();
+    if bytes > c.max_block_bytes as usize {
+        return Err(format!(
+            "{bytes} bytes of transactions, the limit is {}",
+            c.max_block_bytes
+        ));
+    }
+    {
+        let pool = shared.mempool();
+        for tx in &block.txs {
+            if tx.tx.chain_id != shared.genesis_hash {
+                return Err(format!("transaction {} is for another chain", tx.hash()));
+            }
+            if !pool.contains(&tx.hash()) && tx.verify_signature().is_err() {
+                return Err(format!("transaction {} has a bad signature", tx.hash()));
+            }
+        }
+    }
+    let (record, _) = executor
+        .dry_run(block.header, block.txs, Mode::Verify, limits(shared))
+        .map_err(|e| e.to_string())?;
+    Ok(record)
+}
+
+/// Finalizes a candidate: one store batch with its certificate, then the executor's state,
+/// the mempool and the head subscribers.
+pub(crate) fn finalize(
+    shared: &Shared,
+    mut record: Candidate,
+    certificate: Vec<u8>,
+) -> Result<(), String> {
+    let header = record.block.header.clone();
+    {
+        let mut executor = shared.executor();
+        record.certificate = certificate;
+        shared
+            .store
+            .commit(&record)
+            .map_err(|e| format!("writing block {}: {e}", header.height))?;
+        // The store holds the block: if installing its state failed, the executor would
+        // disagree with the database, so this is fatal for block production (a restart
+        // reloads the state from the database).
+        executor
+            .apply(&record)
+            .map_err(|e| format!("installing the state of block {}: {e}", header.height))?;
+        let mut pool = shared.mempool();
+        for tx in &record.block.txs {
+            pool.remove(&tx.hash());
+        }
+    }
+    shared
+        .finalized_height
+        .store(header.height, Ordering::Release);
+    if record.block.txs.is_empty() {
+        debug!(height = header.height, hash = %header.hash(), "finalized empty block");
+    } else {
+        info!(
+            height = header.height,
+            txs = record.block.txs.len(),
+            hash = %header.hash(),
+            "finalized"
+        );
+    }
+    let _ = shared.heads.send(header);
+    Ok(())
+}
