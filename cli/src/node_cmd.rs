@@ -62,6 +62,10 @@ pub struct NodeArgs {
     /// default: this validator's address in the chain spec.
     #[arg(long)]
     listen: Option<String>,
+    /// When this many blocks behind the others, install a peer's state snapshot (taken at a
+    /// certified height) instead of replaying every block.
+    #[arg(long, default_value_t = 1024)]
+    snapshot_after: u64,
     #[command(flatten)]
     rpc: RpcArgs,
 }
@@ -123,6 +127,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         rpc: args.rpc.config(),
         mempool: MempoolLimits::default(),
         listen: None,
+        snapshot_after: 1024,
     })
     .await?;
     println!(
@@ -185,6 +190,7 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
         rpc: args.rpc.config(),
         mempool: MempoolLimits::default(),
         listen,
+        snapshot_after: args.snapshot_after,
     })
     .await?;
     if full {

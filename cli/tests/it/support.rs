@@ -149,6 +149,17 @@ pub struct NodeProcess {
 impl NodeProcess {
     /// Starts `v2v node` and waits until it serves RPC.
     pub fn start(spec: &Path, base: &Path, key: &Path, rpc_port: u16) -> NodeProcess {
+        Self::start_with(spec, base, key, rpc_port, &[])
+    }
+
+    /// Like [`NodeProcess::start`], with extra arguments (e.g. `--snapshot-after 2`).
+    pub fn start_with(
+        spec: &Path,
+        base: &Path,
+        key: &Path,
+        rpc_port: u16,
+        extra: &[&str],
+    ) -> NodeProcess {
         let mut cmd = Command::new(BIN);
         cmd.arg("node")
             .arg("--chain")
@@ -157,13 +168,14 @@ impl NodeProcess {
             .arg(base)
             .arg("--key-file")
             .arg(key)
-            .args(["--rpc-port", &rpc_port.to_string()]);
+            .args(["--rpc-port", &rpc_port.to_string()])
+            .args(extra);
         let recent = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
         let sink = recent.clone();
         let started = spawn_serving(cmd, move |line| {
             let mut q = sink.lock().unwrap();
             q.push_back(line);
-            if q.len() > 40 {
+            if q.len() > 400 {
                 q.pop_front();
             }
         });

@@ -59,8 +59,9 @@ pub enum Input {
         valid: bool,
     },
     /// The node fetched, verified (certificate and execution) and stored the finalized block
-    /// at `height`, answering [`Output::Sync`]. Arrives in height order; the engine moves on
-    /// to `height + 1` and must not emit a [`Output::Commit`] for it.
+    /// at `height`, answering [`Output::Sync`]. Arrives in height order, one by one, or
+    /// jumping ahead when the node installed a state snapshot at a certified height; the
+    /// engine moves on to `height + 1` and must not emit a [`Output::Commit`] for it.
     Synced {
         height: u64,
         block_hash: Hash,

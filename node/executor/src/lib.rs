@@ -236,8 +236,10 @@ impl Executor {
             return mismatch(format!("head pointer does not match block {head_hash}"));
         }
         let mut child = head.clone();
+        // History below an installed snapshot is not stored.
+        let base = store.history_base()?;
         for _ in 0..64 {
-            if child.header.height == 0 {
+            if child.header.height == 0 || child.header.height <= base {
                 break;
             }
             let parent = store.block_at(child.header.height - 1)?.ok_or_else(|| {
@@ -490,6 +492,66 @@ impl Executor {
         }
         self.state.accumulator = acc;
         Ok(())
+    }
+
+    /// The store record that replaces the current state by a snapshot's (PBFT's state
+    /// transfer): `block` is the certified block the snapshot was taken at, `contract` and
+    /// `nonces` the whole state after it. The state must hash to the block's state root.
+    /// Install it with the store's `install_snapshot`, then [`Executor::apply`].
+    pub fn snapshot_record(
+        &self,
+        block: Block,
+        certificate: Vec<u8>,
+        contract: ContractStorage,
+        nonces: BTreeMap<PublicKey, u64>,
+    ) -> Result<BlockCommit, ExecutorError> {
+        let state = ChainState {
+            contract,
+            nonces,
+            accumulator: Accumulator::default(),
+        };
+        let acc = state.recompute_accumulator();
+        if acc.root() != block.header.state_root {
+            return Err(ExecutorError::InvalidBlock(format!(
+                "the snapshot's state hashes to {}, block {} says {}",
+                acc.root(),
+                block.header.height,
+                block.header.state_root
+            )));
+        }
+        // Nonces only ever appear and grow: one we know that the snapshot lacks means the
+        // snapshot is not of our chain.
+        if let Some(k) = self
+            .state
+            .nonces
+            .keys()
+            .find(|k| !state.nonces.contains_key(*k))
+        {
+            return Err(ExecutorError::InvalidBlock(format!(
+                "the snapshot lacks the nonce of {k}"
+            )));
+        }
+        let mut contract_writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = self
+            .state
+            .contract
+            .keys()
+            .filter(|k| !state.contract.contains_key(*k))
+            .map(|k| (k.clone(), None))
+            .collect();
+        contract_writes.extend(
+            state
+                .contract
+                .iter()
+                .map(|(k, v)| (k.clone(), Some(v.clone()))),
+        );
+        Ok(BlockCommit {
+            block,
+            certificate,
+            receipts: Vec::new(),
+            contract_writes,
+            nonce_writes: state.nonces.into_iter().collect(),
+            accumulator: acc.to_bytes(),
+        })
     }
 
     /// Runs the contract's read-only entry point against the current state.

@@ -282,6 +282,63 @@ fn dry_run_leaves_the_state_and_apply_installs_the_record() {
     assert_eq!(b.state().root(), before);
 }
 
+#[test]
+fn a_snapshot_replaces_the_state_and_the_store_reopens_on_it() {
+    let (spec, _, _) = dev();
+    let chain = genesis_hash(&spec);
+    let dir = tempfile::tempdir().unwrap();
+    let (a_store, b_store) = (MemStore::new(), RocksStore::open(dir.path()).unwrap());
+    let mut a = Executor::open(&spec, runtime_for(&spec).unwrap(), &a_store).unwrap();
+    let mut b = Executor::open(&spec, runtime_for(&spec).unwrap(), &b_store).unwrap();
+    // B has the first block; A goes on for more.
+    let blocks = workload(chain);
+    run_block(&mut b, &b_store, blocks[0].clone());
+    for txs in blocks {
+        run_block(&mut a, &a_store, txs);
+    }
+    for _ in 0..3 {
+        run_block(&mut a, &a_store, vec![]);
+    }
+    let (head, hash) = a_store.head().unwrap().unwrap();
+    let block = a_store.block(&hash).unwrap().unwrap();
+    let state = a.state().clone();
+
+    // A tampered snapshot does not hash to the block's root.
+    let mut bad = state.contract.clone();
+    if let Some(v) = bad.values_mut().next() {
+        v.push(1);
+    }
+    assert!(
+        b.snapshot_record(block.clone(), vec![9], bad, state.nonces.clone())
+            .is_err()
+    );
+
+    let record = b
+        .snapshot_record(block, vec![9], state.contract.clone(), state.nonces.clone())
+        .unwrap();
+    b_store.install_snapshot(&record).unwrap();
+    b.apply(&record).unwrap();
+    assert_eq!(b.state().root(), a.state().root());
+    assert_eq!(b_store.head().unwrap(), Some((head, hash)));
+    assert_eq!(b_store.history_base().unwrap(), head);
+    assert_eq!(b_store.certificate(&hash).unwrap(), Some(vec![9]));
+    // A snapshot at or below the head is refused.
+    assert!(b_store.install_snapshot(&record).is_err());
+    // The chain goes on from the snapshot, and the store reopens on it.
+    run_block(&mut b, &b_store, vec![]);
+    drop(b);
+    let reopened = Executor::open(&spec, runtime_for(&spec).unwrap(), &b_store).unwrap();
+    assert_eq!(
+        reopened.state().root(),
+        b_store
+            .block_at(head + 1)
+            .unwrap()
+            .unwrap()
+            .header
+            .state_root
+    );
+}
+
 /// A contract that loops forever on `loop`, grows memory until refused on `bomb`, and
 /// otherwise stores its input under its method name.
 const HOSTILE_WAT: &str = r#"

@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::{debug, info};
+use v2v_consensus::Certificate;
 use v2v_executor::{BlockLimits, Mode, Skipped};
 use v2v_primitives::{Block, Hash, Header};
 use v2v_storage::{BlockCommit, Store};
@@ -188,4 +189,58 @@ pub(crate) fn finalize(
     }
     let _ = shared.heads.send(header);
     Ok(())
+}
+
+/// Why a snapshot was not installed.
+pub(crate) enum SnapshotError {
+    /// The peer's snapshot does not hold up: ignore it (and ask someone else).
+    Refused(String),
+    /// The store took it but the executor could not follow: the node must stop (a restart
+    /// reloads the state from the store).
+    Fatal(String),
+}
+
+/// Installs a state snapshot taken at a certified block above our head: the certificate
+/// must verify against the spec's validators and the state must hash to the block's state
+/// root. Returns the block's height, hash and certificate.
+pub(crate) fn install_snapshot(
+    shared: &Shared,
+    snapshot: crate::wire::Snapshot,
+) -> Result<(u64, Hash, Certificate), SnapshotError> {
+    use SnapshotError::{Fatal, Refused};
+    let max_tx = shared.spec.consensus.max_tx_bytes as usize;
+    let block = Block::decode(&snapshot.block, max_tx).map_err(|e| Refused(e.to_string()))?;
+    let certificate =
+        Certificate::decode(&snapshot.certificate).map_err(|e| Refused(e.to_string()))?;
+    let (height, hash) = (block.header.height, block.hash());
+    certificate
+        .verify(&shared.validators, height, &hash)
+        .map_err(|e| Refused(format!("certificate of block {height}: {e}")))?;
+    let header = block.header.clone();
+    {
+        let mut executor = shared.executor();
+        let (head, _) = head(shared).map_err(Fatal)?;
+        if height <= head {
+            return Err(Refused(format!("snapshot at {height}, our head is {head}")));
+        }
+        let record = executor
+            .snapshot_record(
+                block,
+                snapshot.certificate,
+                snapshot.contract,
+                snapshot.nonces,
+            )
+            .map_err(|e| Refused(e.to_string()))?;
+        shared
+            .store
+            .install_snapshot(&record)
+            .map_err(|e| Refused(format!("storing the snapshot: {e}")))?;
+        executor
+            .apply(&record)
+            .map_err(|e| Fatal(format!("installing the snapshot's state: {e}")))?;
+    }
+    shared.finalized_height.store(height, Ordering::Release);
+    info!(height, %hash, "installed a state snapshot");
+    let _ = shared.heads.send(header);
+    Ok((height, hash, certificate))
 }

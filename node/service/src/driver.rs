@@ -24,7 +24,7 @@ use v2v_storage::Store;
 
 use crate::Shared;
 use crate::chain::{self, Candidate};
-use crate::wire::{Direct, Request, decode_blocks, encode_blocks};
+use crate::wire::{Direct, Request, Snapshot, decode_blocks, encode_blocks};
 
 /// How long a replica waits for a proposal's pushed body before asking for it.
 const FETCH_AFTER: Duration = Duration::from_millis(200);
@@ -58,6 +58,8 @@ pub(crate) enum Event {
     Fetched(Block),
     /// Finalized blocks from a peer, in height order, certificates decoded.
     SyncBatch(Vec<(Block, Certificate)>),
+    /// A peer's state snapshot, for a node far behind.
+    Snapshot(Snapshot),
     SyncDone,
 }
 
@@ -367,6 +369,20 @@ impl Driver {
                 self.advance()?;
             }
             Event::SyncBatch(blocks) => self.apply_synced(blocks)?,
+            Event::Snapshot(snapshot) => match chain::install_snapshot(&self.shared, snapshot) {
+                Ok((height, block_hash, certificate)) => {
+                    self.decided.retain(|h, _| *h > height);
+                    self.after_head_moved()?;
+                    self.inputs.push_back(Input::Synced {
+                        height,
+                        block_hash,
+                        certificate,
+                    });
+                    self.advance()?;
+                }
+                Err(chain::SnapshotError::Refused(e)) => warn!("snapshot refused: {e}"),
+                Err(chain::SnapshotError::Fatal(e)) => return Err(e),
+            },
             Event::SyncDone => {
                 self.sync = None;
                 // More may have been decided meanwhile.
@@ -405,11 +421,18 @@ impl Driver {
                 None => debug!(%from, "undecodable request dropped"),
             },
             NetworkEvent::Gossip { from, id, data } => {
+                // Only a transaction that can never be valid (bad encoding, signature or
+                // chain) is rejected: a reject penalises the relayer, and a stale nonce or
+                // a full mempool here says nothing about the peer's honesty.
                 let accept = match self.shared.admit(&data) {
-                    Ok(_) | Err(v2v_rpc::SubmitError::Duplicate(_)) => true,
-                    Err(e) => {
-                        debug!(%from, "gossiped transaction refused: {e}");
+                    Ok(_) => true,
+                    Err(v2v_rpc::SubmitError::Invalid(e)) => {
+                        debug!(%from, "gossiped transaction invalid: {e}");
                         false
+                    }
+                    Err(e) => {
+                        debug!(%from, "gossiped transaction not added: {e}");
+                        true
                     }
                 };
                 net.handle.report_gossip(id, accept);
@@ -504,6 +527,23 @@ impl Driver {
                     out.push((block, cert));
                 }
                 encode_blocks(&out)
+            }
+            Request::Snapshot => {
+                // The driver is the only writer, so these reads see one consistent state.
+                let (_, hash) = self.head()?;
+                let (Some(block), Some(certificate)) = (
+                    store.block(&hash).map_err(e)?,
+                    store.certificate(&hash).map_err(e)?,
+                ) else {
+                    return Ok(Vec::new());
+                };
+                Snapshot {
+                    block: block.encode(),
+                    certificate,
+                    contract: store.contract_state().map_err(e)?,
+                    nonces: store.nonces().map_err(e)?,
+                }
+                .encode()
             }
             Request::Proposal(hash) => {
                 if let Some(b) = self.bodies.get(&hash) {
@@ -721,7 +761,35 @@ impl Driver {
             self.sync_target.clone(),
         );
         let max_tx = self.max_tx_len();
+        let snapshot_after = self.shared.snapshot_after;
         let task = tokio::spawn(async move {
+            let target_now = target.load(Ordering::Acquire);
+            if target_now != u64::MAX
+                && target_now.saturating_sub(shared.finalized()) > snapshot_after
+            {
+                // Far behind: install the state at a certified height instead of replaying
+                // every block (PBFT's state transfer), then fetch the rest block by block.
+                for peer in &sources {
+                    let Ok(bytes) = handle.request(*peer, Request::Snapshot.encode()).await else {
+                        continue;
+                    };
+                    let Some(snapshot) = Snapshot::decode(&bytes) else {
+                        debug!(%peer, "undecodable snapshot");
+                        continue;
+                    };
+                    let before = shared.finalized();
+                    let _ = tx.send(Event::Snapshot(snapshot));
+                    let started = Instant::now();
+                    while shared.finalized() == before
+                        && started.elapsed() < Duration::from_secs(10)
+                    {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    if shared.finalized() > before {
+                        break;
+                    }
+                }
+            }
             let mut idle_rounds = 0;
             while shared.finalized() < target.load(Ordering::Acquire) && idle_rounds < 10 {
                 let mut got = false;

@@ -69,6 +69,9 @@ pub struct NodeConfig {
     /// Where the validator network listens; default: this validator's address in the spec.
     /// Unused on a chain of one validator.
     pub listen: Option<Multiaddr>,
+    /// A node more than this many blocks behind installs a peer's state snapshot instead of
+    /// replaying every block.
+    pub snapshot_after: u64,
 }
 
 /// What a node does on its chain.
@@ -106,6 +109,7 @@ pub(crate) struct Shared {
     /// The validator network (absent on a chain of one validator).
     pub net: Option<net::Net>,
     pub peers: AtomicUsize,
+    pub snapshot_after: u64,
 }
 
 impl Shared {
@@ -289,6 +293,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, ServiceError> {
         rpc,
         mempool,
         listen,
+        snapshot_after,
     } = config;
     spec.validate()?;
     let validators = spec.validator_set()?;
@@ -345,6 +350,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, ServiceError> {
         contract,
         net,
         peers: AtomicUsize::new(0),
+        snapshot_after,
     });
     let backend: Arc<dyn v2v_rpc::Backend> = Arc::new(backend::NodeBackend(shared.clone()));
     let (rpc_addr, rpc_handle) =

@@ -3,13 +3,16 @@
 //! block requests (the proposal behind a digest; finalized blocks with their certificates,
 //! for sync). Everything a peer sends is decoded with bounds; anything else is dropped.
 
+use std::collections::BTreeMap;
+
 use v2v_abi::{Reader, Writer};
-use v2v_primitives::Hash;
+use v2v_primitives::{Hash, PublicKey};
 
 const DIRECT_ENGINE: u8 = 1;
 const DIRECT_BLOCK: u8 = 2;
 const REQUEST_BLOCKS: u8 = 16;
 const REQUEST_PROPOSAL: u8 = 17;
+const REQUEST_SNAPSHOT: u8 = 18;
 
 /// The most finalized blocks one sync request may ask for.
 pub const MAX_BLOCKS_PER_REQUEST: u32 = 256;
@@ -53,6 +56,8 @@ pub enum Request {
     Blocks { from: u64, max: u32 },
     /// The block with this digest, finalized or only proposed.
     Proposal(Hash),
+    /// The whole state at the peer's finalized head, with that block and its certificate.
+    Snapshot,
 }
 
 impl Request {
@@ -64,6 +69,9 @@ impl Request {
             }
             Request::Proposal(hash) => {
                 w.u8(REQUEST_PROPOSAL).fixed(&hash.0);
+            }
+            Request::Snapshot => {
+                w.u8(REQUEST_SNAPSHOT);
             }
         }
         w.finish()
@@ -77,6 +85,7 @@ impl Request {
                 max: r.u32("max").ok()?.min(MAX_BLOCKS_PER_REQUEST),
             },
             REQUEST_PROPOSAL => Request::Proposal(Hash(r.array("hash").ok()?)),
+            REQUEST_SNAPSHOT => Request::Snapshot,
             _ => return None,
         };
         r.finish().ok()?;
@@ -109,6 +118,68 @@ pub fn decode_blocks(bytes: &[u8], max_len: usize) -> Option<Vec<(Vec<u8>, Vec<u
     }
     r.finish().ok()?;
     Some(out)
+}
+
+/// A state snapshot: the certified block it was taken at (encoded block and certificate),
+/// the contract state and every nonce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub block: Vec<u8>,
+    pub certificate: Vec<u8>,
+    pub contract: BTreeMap<Vec<u8>, Vec<u8>>,
+    pub nonces: BTreeMap<PublicKey, u64>,
+}
+
+impl Snapshot {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.bytes(&self.block).bytes(&self.certificate);
+        w.u32(self.contract.len() as u32);
+        for (k, v) in &self.contract {
+            w.bytes(k).bytes(v);
+        }
+        w.u32(self.nonces.len() as u32);
+        for (k, n) in &self.nonces {
+            w.fixed(&k.0).u64(*n);
+        }
+        w.finish()
+    }
+
+    /// Decodes a snapshot; entries must be in strictly increasing key order (the canonical
+    /// encoding), so a duplicate cannot hide.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut r = Reader::new(bytes);
+        let block = r.bytes("block", bytes.len()).ok()?.to_vec();
+        let certificate = r.bytes("certificate", bytes.len()).ok()?.to_vec();
+        let mut contract = BTreeMap::new();
+        for _ in 0..r.u32("entries").ok()? {
+            let k = r.bytes("key", bytes.len()).ok()?.to_vec();
+            let v = r.bytes("value", bytes.len()).ok()?.to_vec();
+            if contract
+                .last_key_value()
+                .is_some_and(|(last, _)| *last >= k)
+            {
+                return None;
+            }
+            contract.insert(k, v);
+        }
+        let mut nonces = BTreeMap::new();
+        for _ in 0..r.u32("nonces").ok()? {
+            let k = PublicKey(r.array("signer").ok()?);
+            let n = r.u64("nonce").ok()?;
+            if nonces.last_key_value().is_some_and(|(last, _)| *last >= k) {
+                return None;
+            }
+            nonces.insert(k, n);
+        }
+        r.finish().ok()?;
+        Some(Snapshot {
+            block,
+            certificate,
+            contract,
+            nonces,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -157,5 +228,23 @@ mod tests {
             "over the length bound"
         );
         assert_eq!(decode_blocks(&[255, 255, 255, 255], 10), None);
+
+        let snap = Snapshot {
+            block: vec![1, 2],
+            certificate: vec![3],
+            contract: [(vec![1], vec![2]), (vec![3], vec![])]
+                .into_iter()
+                .collect(),
+            nonces: [(PublicKey([7; 32]), 4)].into_iter().collect(),
+        };
+        assert_eq!(
+            Request::decode(&Request::Snapshot.encode()),
+            Some(Request::Snapshot)
+        );
+        let bytes = snap.encode();
+        assert_eq!(Snapshot::decode(&bytes), Some(snap));
+        for cut in 0..bytes.len() {
+            assert_eq!(Snapshot::decode(&bytes[..cut]), None, "cut at {cut}");
+        }
     }
 }

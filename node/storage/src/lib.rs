@@ -78,11 +78,34 @@ pub trait Store: Send + Sync {
     /// Writes a block atomically. It must be the genesis block of an empty store or extend
     /// the head by one height and link to it.
     fn commit(&self, c: &BlockCommit) -> Result<()>;
+    /// Writes a certified block *above* the head without its ancestors (a state snapshot,
+    /// PBFT's state transfer): `c.contract_writes` and `c.nonce_writes` must turn the
+    /// stored state into the block's (values for every key it has, `None` for stored keys it
+    /// lacks). History below it stays missing: [`Store::history_base`] becomes its height.
+    fn install_snapshot(&self, c: &BlockCommit) -> Result<()>;
+    /// The lowest height from which every block up to the head is stored (0, or the height
+    /// of the last installed snapshot).
+    fn history_base(&self) -> Result<u64>;
 
     fn block_at(&self, height: u64) -> Result<Option<Block>> {
         match self.hash_at(height)? {
             Some(h) => self.block(&h),
             None => Ok(None),
+        }
+    }
+}
+
+/// The check every store makes before installing a snapshot: it lies above the head.
+fn check_above(head: Option<(u64, Hash)>, block: &Block) -> Result<()> {
+    match head {
+        Some((height, _)) if block.header.height > height => Ok(()),
+        other => {
+            let (head_height, head) = other.unwrap_or((0, Hash::ZERO));
+            Err(StoreError::NotNext {
+                height: block.header.height,
+                head_height,
+                head,
+            })
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use v2v_primitives::{Block, Hash, PublicKey, Receipt};
 
-use crate::{BlockCommit, Result, Store, TxLocation, check_extends};
+use crate::{BlockCommit, Result, Store, TxLocation, check_above, check_extends};
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -19,6 +19,7 @@ struct Inner {
     accumulator: Option<Vec<u8>>,
     head: Option<(u64, Hash)>,
     engine: Option<Vec<u8>>,
+    base: u64,
 }
 
 #[derive(Debug, Default)]
@@ -90,6 +91,25 @@ impl Store for MemStore {
     fn commit(&self, c: &BlockCommit) -> Result<()> {
         let mut g = self.lock();
         check_extends(g.head, &c.block)?;
+        Self::apply(&mut g, c);
+        Ok(())
+    }
+
+    fn install_snapshot(&self, c: &BlockCommit) -> Result<()> {
+        let mut g = self.lock();
+        check_above(g.head, &c.block)?;
+        Self::apply(&mut g, c);
+        g.base = c.block.header.height;
+        Ok(())
+    }
+
+    fn history_base(&self) -> Result<u64> {
+        Ok(self.lock().base)
+    }
+}
+
+impl MemStore {
+    fn apply(g: &mut Inner, c: &BlockCommit) {
         let hash = c.block.hash();
         let height = c.block.header.height;
         for (i, (tx, r)) in c.block.txs.iter().zip(&c.receipts).enumerate() {
@@ -114,6 +134,5 @@ impl Store for MemStore {
         g.certs.insert(hash, c.certificate.clone());
         g.accumulator = Some(c.accumulator.clone());
         g.head = Some((height, hash));
-        Ok(())
     }
 }

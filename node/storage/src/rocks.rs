@@ -8,7 +8,8 @@ use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, IteratorMode, Options, W
 use v2v_primitives::{Block, Hash, PublicKey, Receipt};
 
 use crate::{
-    BlockCommit, Result, Store, StoreError, TxLocation, check_extends, decode_block, decode_receipt,
+    BlockCommit, Result, Store, StoreError, TxLocation, check_above, check_extends, decode_block,
+    decode_receipt,
 };
 
 const CF_BLOCKS: &str = "blocks"; // block hash -> encoded block
@@ -32,6 +33,7 @@ const ALL_CFS: [&str; 8] = [
 const HEAD_KEY: &[u8] = b"head";
 const ACCUMULATOR_KEY: &[u8] = b"accumulator";
 const ENGINE_KEY: &[u8] = b"engine";
+const BASE_KEY: &[u8] = b"base";
 
 /// A block's writes, assembled but not yet applied. Dropping it writes nothing.
 pub struct PreparedCommit {
@@ -247,5 +249,24 @@ impl Store for RocksStore {
     fn commit(&self, c: &BlockCommit) -> Result<()> {
         let p = self.prepare(c)?;
         self.write(p)
+    }
+
+    fn install_snapshot(&self, c: &BlockCommit) -> Result<()> {
+        let mut p = self.prepare(c)?;
+        p.batch.put_cf(
+            self.cf(CF_META)?,
+            BASE_KEY,
+            c.block.header.height.to_be_bytes(),
+        );
+        let _guard = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
+        check_above(self.head()?, &p.block)?;
+        self.db.write(p.batch).map_err(db_err)
+    }
+
+    fn history_base(&self) -> Result<u64> {
+        match self.get(CF_META, BASE_KEY)? {
+            None => Ok(0),
+            Some(v) => Ok(u64::from_be_bytes(fixed(&v, "history base")?)),
+        }
     }
 }

@@ -256,7 +256,9 @@ impl Core {
                 certificate,
                 ..
             } => {
-                if height == self.next_height {
+                // A certified height at or above ours (one by one from block sync, or a
+                // jump from a state snapshot): move past it.
+                if height >= self.next_height {
                     self.advance(height, certificate);
                 }
             }
