@@ -342,7 +342,8 @@ async fn four_validators(engine: EngineKind) {
     }
     drop(stranger);
 
-    // A follower is killed: the other three keep finalizing.
+    // A follower is killed (-9, mid-stream): the other three keep finalizing.
+    let before_crash = net.rpc(3).get_header(None).await.unwrap();
     net.kill(3);
     let tx = net.deposit(1, nonce).await;
     nonce += 1;
@@ -354,6 +355,20 @@ async fn four_validators(engine: EngineKind) {
     net.start_node_with(3, &["--snapshot-after", "2"]);
     net.snapshotted = Some(3);
     net.agree_up_to(h, within).await;
+    // Nothing it had finalized before the crash was lost.
+    for height in 0..=before_crash.height {
+        let got = net.rpc(3).get_header(Some(BlockId::Height(height))).await;
+        let want = net
+            .rpc(1)
+            .get_header(Some(BlockId::Height(height)))
+            .await
+            .unwrap();
+        assert_eq!(
+            got.map(|g| g.hash).ok(),
+            Some(want.hash),
+            "validator-3 lost block {height} in the crash"
+        );
+    }
     let deadline = Instant::now() + within;
     while !net.nodes[3]
         .as_ref()
