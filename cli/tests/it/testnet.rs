@@ -301,6 +301,30 @@ async fn four_validators(engine: EngineKind) {
     let h = net.finalized_everywhere(last, within).await;
     net.agree_up_to(h, within).await;
 
+    // Every block's certificate verifies with the spec's validator set alone.
+    let validators = v2v_chain_spec::ChainSpec::load(&net.spec)
+        .unwrap()
+        .validator_set()
+        .unwrap();
+    let mut kinds = std::collections::BTreeSet::new();
+    for height in 1..=h {
+        let proof = net
+            .rpc(height as usize % 4)
+            .get_finality_proof(Some(BlockId::Height(height)))
+            .await
+            .unwrap();
+        let bytes = hex_decode(&proof.certificate);
+        let cert = v2v_consensus::Certificate::decode(&bytes).unwrap();
+        cert.verify(&validators, height, &proof.block_hash).unwrap();
+        kinds.insert(proof.kind);
+    }
+    let expected = match engine {
+        EngineKind::Pbft => "ed25519-signatures",
+        EngineKind::Linear => "bls-threshold-slow",
+        _ => "bls-threshold-fast",
+    };
+    assert!(kinds.contains(expected), "{engine:?}: {kinds:?}");
+
     // A full node follows: same blocks, same state roots, served over its own RPC.
     let full = net.start_full_node(false);
     let stranger = net.start_full_node(true);
@@ -514,4 +538,12 @@ impl Drop for Interrupt {
     fn drop(&mut self) {
         self.interrupt();
     }
+}
+
+fn hex_decode(s: &str) -> Vec<u8> {
+    let s = s.trim_start_matches("0x");
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }

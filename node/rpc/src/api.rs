@@ -8,12 +8,14 @@ use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
+use v2v_consensus::{Certificate, Proof};
 use v2v_primitives::{Hash, PublicKey};
 
 use crate::backend::{Backend, BackendError};
 use crate::errors::{codes, error};
 use crate::types::{
-    BlockId, BlockJson, ChainInfo, HeaderJson, Health, ReceiptJson, TxJson, TxLookup,
+    BlockId, BlockJson, ChainInfo, FinalityProofJson, HeaderJson, Health, ReceiptJson, TxJson,
+    TxLookup,
 };
 
 #[rpc(server, client, namespace = "system")]
@@ -41,6 +43,10 @@ pub trait ChainApi {
     /// Header, transactions (decoded and raw) and receipts.
     #[method(name = "getBlock")]
     async fn get_block(&self, at: Option<BlockId>) -> RpcResult<BlockJson>;
+    /// The certificate that finalized a block (by height or hash; default the head),
+    /// verifiable with the validator set of the chain spec alone.
+    #[method(name = "getFinalityProof")]
+    async fn get_finality_proof(&self, at: Option<BlockId>) -> RpcResult<FinalityProofJson>;
     /// Every finalized header, in order.
     #[subscription(name = "subscribeFinalizedHeads" => "finalizedHead", unsubscribe = "unsubscribeFinalizedHeads", item = HeaderJson)]
     async fn subscribe_finalized_heads(&self) -> SubscriptionResult;
@@ -204,6 +210,37 @@ impl ChainApiServer for Api {
 
     async fn get_block(&self, at: Option<BlockId>) -> RpcResult<BlockJson> {
         self.block(at)
+    }
+
+    async fn get_finality_proof(&self, at: Option<BlockId>) -> RpcResult<FinalityProofJson> {
+        let hash = self.resolve(at)?;
+        let bytes = match self.backend.certificate(&hash)? {
+            Some(b) if !b.is_empty() => b,
+            Some(_) => {
+                return Err(error(
+                    codes::NOT_FOUND,
+                    "the genesis block is fixed by the chain spec and has no certificate",
+                ));
+            }
+            None => return Err(BackendError::NotFound(format!("block {hash}")).into()),
+        };
+        let cert = Certificate::decode(&bytes)
+            .map_err(|e| error(codes::INTERNAL, format!("stored certificate: {e}")))?;
+        let (kind, signers) = match &cert.proof {
+            Proof::Signatures(sigs) => {
+                ("ed25519-signatures", sigs.iter().map(|(i, _)| *i).collect())
+            }
+            Proof::Threshold { fast: false, .. } => ("bls-threshold-slow", vec![]),
+            Proof::Threshold { fast: true, .. } => ("bls-threshold-fast", vec![]),
+        };
+        Ok(FinalityProofJson {
+            height: cert.height,
+            block_hash: cert.block_hash,
+            view: cert.view,
+            kind: kind.into(),
+            signers,
+            certificate: format!("0x{}", hex::encode(&bytes)),
+        })
     }
 
     async fn subscribe_finalized_heads(

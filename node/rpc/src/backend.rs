@@ -46,6 +46,8 @@ pub trait Backend: Send + Sync + 'static {
     fn finalized_head(&self) -> Result<(u64, Hash), BackendError>;
     fn hash_at(&self, height: u64) -> Result<Option<Hash>, BackendError>;
     fn block_by_hash(&self, hash: &Hash) -> Result<Option<(Block, Vec<Receipt>)>, BackendError>;
+    /// The encoded finality certificate of a stored block (empty for genesis).
+    fn certificate(&self, hash: &Hash) -> Result<Option<Vec<u8>>, BackendError>;
     /// Stateless checks, nonce checks, then into the mempool.
     fn submit(&self, bytes: Vec<u8>) -> Result<Hash, SubmitError>;
     fn next_nonce(&self, who: &PublicKey) -> u64;

@@ -18,8 +18,8 @@ pub use backend::{Backend, BackendError, SubmitError};
 pub use errors::codes;
 pub use server::{RpcConfig, start};
 pub use types::{
-    BlockId, BlockJson, ChainInfo, HeaderJson, Health, ReceiptJson, TxJson, TxLookup,
-    decode_call_json,
+    BlockId, BlockJson, ChainInfo, FinalityProofJson, HeaderJson, Health, ReceiptJson, TxJson,
+    TxLookup, decode_call_json,
 };
 
 /// Re-exported so that clients need not name jsonrpsee themselves.

@@ -154,3 +154,23 @@ pub struct TxLookup {
     pub tx: TxJson,
     pub receipt: ReceiptJson,
 }
+
+/// The certificate that finalized a block (`chain_getFinalityProof`): decoded for reading,
+/// and encoded (`certificate`) for verification against the validator set of the chain spec
+/// (`v2v_consensus::Certificate::decode` and `verify`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinalityProofJson {
+    pub height: u64,
+    pub block_hash: Hash,
+    /// The view (round) in which the block was agreed.
+    pub view: u64,
+    /// `ed25519-signatures` (PBFT, solo), `bls-threshold-slow` (Linear BFT, SBFT slow path)
+    /// or `bls-threshold-fast` (SBFT fast path).
+    pub kind: String,
+    /// For `ed25519-signatures`: the validator indices that signed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signers: Vec<u32>,
+    /// The encoded certificate, 0x-prefixed hex.
+    pub certificate: String,
+}

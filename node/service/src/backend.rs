@@ -71,6 +71,10 @@ impl Backend for NodeBackend {
         Ok(Some((block, receipts)))
     }
 
+    fn certificate(&self, hash: &Hash) -> Result<Option<Vec<u8>>, BackendError> {
+        self.0.store.certificate(hash).map_err(internal)
+    }
+
     fn submit(&self, bytes: Vec<u8>) -> Result<Hash, SubmitError> {
         let tx = self.0.admit(&bytes)?;
         if let Some(net) = &self.0.net {
