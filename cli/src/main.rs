@@ -2,6 +2,7 @@
 //! A thin dispatcher: each subcommand lives in its own module.
 
 mod amount;
+mod bench_cmd;
 mod chain_cmd;
 mod contract_cmd;
 mod node_cmd;
@@ -30,6 +31,8 @@ enum Command {
     Node(node_cmd::NodeArgs),
     /// Run a local network of validators on 127.0.0.1, one process each.
     Testnet(testnet_cmd::TestnetArgs),
+    /// Measure throughput and latency of local validator networks (use a release build).
+    Bench(bench_cmd::BenchArgs),
     /// Build or verify chain specs.
     #[command(name = "chain-spec", subcommand)]
     ChainSpec(spec_cmd::SpecCommand),
@@ -109,6 +112,7 @@ fn main() -> std::process::ExitCode {
             Command::Dev(a) => node_cmd::dev(a).await,
             Command::Node(a) => node_cmd::node(a).await,
             Command::Testnet(a) => testnet_cmd::testnet(a).await,
+            Command::Bench(a) => bench_cmd::bench(a).await,
             Command::ChainSpec(c) => spec_cmd::run(c),
             Command::Key(c) => key_command(c),
             Command::Wallet(a) => wallet::run(a).await,

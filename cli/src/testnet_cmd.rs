@@ -30,7 +30,7 @@ pub struct TestnetArgs {
 }
 
 /// `n` distinct free TCP ports on 127.0.0.1 (all held until all are picked).
-fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+pub(crate) fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
     let listeners = (0..n)
         .map(|_| TcpListener::bind("127.0.0.1:0"))
         .collect::<Result<Vec<_>, _>>()
@@ -41,16 +41,16 @@ fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
         .collect()
 }
 
-struct Validator {
-    name: String,
-    rpc_port: u16,
-    log: PathBuf,
-    child: Child,
+pub(crate) struct Validator {
+    pub name: String,
+    pub rpc_port: u16,
+    pub log: PathBuf,
+    pub child: Child,
 }
 
 /// Asks every child to stop (SIGTERM, so each flushes its database), then kills those that
 /// have not stopped after a grace period.
-fn stop_all(validators: &mut [Validator]) {
+pub(crate) fn stop_all(validators: &mut [Validator]) {
     for v in validators.iter() {
         let _ = Command::new("kill")
             .args(["-TERM", &v.child.id().to_string()])
@@ -72,7 +72,7 @@ fn stop_all(validators: &mut [Validator]) {
     }
 }
 
-fn spawn_validator(
+pub(crate) fn spawn_validator(
     exe: &Path,
     base: &Path,
     spec: &Path,

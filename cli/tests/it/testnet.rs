@@ -547,3 +547,42 @@ fn hex_decode(s: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
 }
+
+/// `v2v bench` runs a small `report` workload end to end and writes its results.
+#[test]
+fn bench_report_workload_writes_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    let (ok, stdout, stderr) = crate::support::run(&[
+        "bench",
+        "--engines",
+        "sbft",
+        "--validators",
+        "4",
+        "--payloads",
+        "8,1024",
+        "--clients",
+        "2",
+        "--requests",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("bench-report.json")).unwrap())
+            .unwrap();
+    let rows = json["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for (row, payload) in rows.iter().zip([8, 1024]) {
+        assert_eq!(row["engine"], "sbft");
+        assert_eq!(row["payload_bytes"].as_u64(), Some(payload));
+        assert_eq!(row["finalized"], 6, "{row}");
+        assert_eq!(row["lost"], 0);
+        assert!(row["tx_per_s"].as_f64().unwrap() > 0.0);
+        assert_eq!(row["peak_rss_mib"].as_array().unwrap().len(), 4);
+    }
+    assert!(json["machine"]["cpus"].as_u64().unwrap() >= 1);
+    let csv = std::fs::read_to_string(out.join("bench-report.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3);
+}

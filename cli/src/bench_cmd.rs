@@ -1,0 +1,505 @@
+//! `v2v bench`: the report's evaluation on our node (../shared/seed/, chapter 7). For each
+//! engine, committee size and payload it starts the validators as separate `v2v node`
+//! processes on loopback (real libp2p and RocksDB), drives them from client tasks over
+//! JSON-RPC, and measures end to end: finalized transactions per second, latency from
+//! submission to finality (p50, p95, p99, max), and CPU seconds and peak RSS per validator.
+//! Results go to `OUT/bench-<workload>.json` and `.csv`.
+//!
+//! Workload `report`: `--clients` clients (10) each send `--requests` (200) market orders
+//! with random parameters from a fixed seed, one at a time (a client sends its next order
+//! once the previous one is final), padded by the memo to the payload size (8 B, 1 KB,
+//! 10 KB). Each client first registers, deposits and links a vehicle (not measured).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use v2v_abi::MarketCall;
+use v2v_primitives::{Hash, Keypair, UnsignedTransaction};
+use v2v_rpc::jsonrpsee::core::ClientError;
+use v2v_rpc::jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use v2v_rpc::{AuthorApiClient, SystemApiClient, TxApiClient, codes};
+
+use crate::testnet_cmd::{Validator, free_ports, spawn_validator, stop_all};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// The report's study: closed-loop clients sending market orders.
+    Report,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[arg(long, value_enum, default_value = "report")]
+    workload: Workload,
+    /// Engines to measure.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "pbft,linear,sbft"
+    )]
+    engines: Vec<crate::spec_cmd::Engine>,
+    /// Committee sizes.
+    #[arg(long, value_delimiter = ',', default_value = "4,8,16,32,64")]
+    validators: Vec<usize>,
+    /// Memo padding per transaction, in bytes.
+    #[arg(long, value_delimiter = ',', default_value = "8,1024,10240")]
+    payloads: Vec<usize>,
+    #[arg(long, default_value_t = 10)]
+    clients: usize,
+    /// Requests per client.
+    #[arg(long, default_value_t = 200)]
+    requests: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where the results go.
+    #[arg(long, default_value = "bench-results")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Serialize)]
+struct Row {
+    engine: String,
+    validators: usize,
+    payload_bytes: usize,
+    clients: usize,
+    finalized: usize,
+    lost: usize,
+    seconds: f64,
+    tx_per_s: f64,
+    latency_ms_p50: f64,
+    latency_ms_p95: f64,
+    latency_ms_p99: f64,
+    latency_ms_max: f64,
+    /// CPU seconds of each validator process during the measured phase.
+    cpu_s: Vec<f64>,
+    /// Peak resident set of each validator process, MiB.
+    peak_rss_mib: Vec<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Results {
+    workload: Workload,
+    seed: u64,
+    clients: usize,
+    requests_per_client: usize,
+    machine: Machine,
+    git_commit: String,
+    rows: Vec<Row>,
+}
+
+#[derive(Debug, Serialize)]
+struct Machine {
+    cpus: usize,
+    memory_mib: u64,
+    kernel: String,
+    cpu_model: String,
+}
+
+fn machine() -> Machine {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let memory_kib: u64 = read("/proc/meminfo")
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0);
+    Machine {
+        cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        memory_mib: memory_kib / 1024,
+        kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
+        cpu_model: read("/proc/cpuinfo")
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split(':').nth(1))
+            .unwrap_or("")
+            .trim()
+            .to_string(),
+    }
+}
+
+fn git_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// (CPU seconds so far, peak RSS in MiB) of a process, from /proc.
+fn process_usage(pid: u32) -> (f64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+        .sum();
+    let hwm_kib: f64 = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0.0);
+    // The kernel's USER_HZ is 100 on Linux.
+    (ticks / 100.0, hwm_kib / 1024.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+fn client(url: &str) -> anyhow::Result<HttpClient> {
+    Ok(HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(30))
+        .build(url)?)
+}
+
+struct Sender {
+    key: Keypair,
+    chain: Hash,
+    nonce: u64,
+    rpc: HttpClient,
+}
+
+impl Sender {
+    /// Submits a call and waits until it is final; returns the latency.
+    async fn send(&mut self, call: &MarketCall, memo: usize) -> anyhow::Result<Duration> {
+        let tx = UnsignedTransaction {
+            chain_id: self.chain,
+            signer: self.key.public(),
+            nonce: self.nonce,
+            method: call.method().into(),
+            args: call.encode_args(),
+            memo: vec![0x42; memo],
+        }
+        .sign(&self.key);
+        self.nonce += 1;
+        let hex = format!(
+            "0x{}",
+            tx.encoded()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        let started = Instant::now();
+        let hash = self.rpc.submit_transaction(hex).await?;
+        loop {
+            match self.rpc.get_by_hash(hash).await {
+                Ok(_) => return Ok(started.elapsed()),
+                Err(ClientError::Call(e)) if e.code() == codes::NOT_FOUND => {}
+                Err(e) => return Err(e.into()),
+            }
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(60),
+                "transaction {hash} not final within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+}
+
+fn random_order(rng: &mut ChaCha8Rng) -> MarketCall {
+    if rng.gen_bool(0.5) {
+        MarketCall::Sell {
+            amount_wh: rng.gen_range(100..5_000),
+            price: rng.gen_range(150..400),
+        }
+    } else {
+        MarketCall::Buy {
+            amount_wh: rng.gen_range(100..5_000),
+            max_unit_cost: rng.gen_bool(0.7).then(|| rng.gen_range(200..700)),
+        }
+    }
+}
+
+/// Starts `n` validators of `engine` under `dir`; returns them and their RPC clients once
+/// every one answers.
+async fn start_network(
+    engine: crate::spec_cmd::Engine,
+    n: usize,
+    dir: &Path,
+) -> anyhow::Result<(Vec<Validator>, Vec<HttpClient>, Hash)> {
+    let keys = dir.join("keys");
+    std::fs::create_dir_all(&keys)?;
+    let ports = free_ports(2 * n)?;
+    let (spec, _) = v2v_chain_spec::local_at(engine.into(), &ports[..n], &keys)?;
+    let spec_path = dir.join("chain-spec.json");
+    spec.save(&spec_path)?;
+    let exe = std::env::current_exe()?;
+    let mut validators = Vec::with_capacity(n);
+    for (i, v) in spec.validators.iter().enumerate() {
+        let key = keys.join(format!("{}.json", v.name));
+        match spawn_validator(&exe, dir, &spec_path, &key, &v.name, ports[n + i]) {
+            Ok(v) => validators.push(v),
+            Err(e) => {
+                stop_all(&mut validators);
+                return Err(e);
+            }
+        }
+    }
+    let mut clients = Vec::with_capacity(n);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut chain = Hash::ZERO;
+    for i in 0..validators.len() {
+        let v = &validators[i];
+        let c = client(&format!("http://127.0.0.1:{}", v.rpc_port))?;
+        loop {
+            if let Ok(info) = c.chain().await {
+                chain = info.genesis_hash;
+                break;
+            }
+            if Instant::now() > deadline {
+                let why = format!("{} did not start; see {}", v.name, v.log.display());
+                stop_all(&mut validators);
+                anyhow::bail!(why);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        clients.push(c);
+    }
+    Ok((validators, clients, chain))
+}
+
+async fn run_one(
+    args: &BenchArgs,
+    engine: crate::spec_cmd::Engine,
+    n: usize,
+    payload: usize,
+) -> anyhow::Result<Row> {
+    let dir = tempfile::Builder::new().prefix("v2v-bench-").tempdir()?;
+    let (mut validators, rpcs, chain) = start_network(engine, n, dir.path()).await?;
+    let result = drive(args, &validators, &rpcs, chain, payload).await;
+    let usage: Vec<(f64, f64)> = validators
+        .iter()
+        .map(|v| process_usage(v.child.id()))
+        .collect();
+    stop_all(&mut validators);
+    let (latencies, lost, seconds, cpu_before) = result?;
+    let mut sorted = latencies;
+    sorted.sort();
+    Ok(Row {
+        engine: format!("{:?}", engine).to_lowercase(),
+        validators: n,
+        payload_bytes: payload,
+        clients: args.clients,
+        finalized: sorted.len(),
+        lost,
+        seconds,
+        tx_per_s: sorted.len() as f64 / seconds.max(1e-9),
+        latency_ms_p50: percentile(&sorted, 0.50),
+        latency_ms_p95: percentile(&sorted, 0.95),
+        latency_ms_p99: percentile(&sorted, 0.99),
+        latency_ms_max: percentile(&sorted, 1.0),
+        cpu_s: usage
+            .iter()
+            .zip(&cpu_before)
+            .map(|((after, _), before)| after - before)
+            .collect(),
+        peak_rss_mib: usage.iter().map(|(_, rss)| *rss).collect(),
+    })
+}
+
+type Measured = (Vec<Duration>, usize, f64, Vec<f64>);
+
+async fn drive(
+    args: &BenchArgs,
+    validators: &[Validator],
+    rpcs: &[HttpClient],
+    chain: Hash,
+    payload: usize,
+) -> anyhow::Result<Measured> {
+    // Setup, not measured: every client registers, deposits and links a vehicle.
+    let mut senders = Vec::with_capacity(args.clients);
+    for c in 0..args.clients {
+        let key = Keypair::from_name(&format!("bench client {} {c}", args.seed));
+        let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ (c as u64) << 32);
+        let mut s = Sender {
+            key,
+            chain,
+            nonce: 0,
+            rpc: rpcs[c % rpcs.len()].clone(),
+        };
+        let name = format!("bench{c}");
+        s.send(
+            &MarketCall::Register {
+                client_id: name.clone(),
+            },
+            0,
+        )
+        .await?;
+        s.send(
+            &MarketCall::Deposit {
+                amount: 1_000_000_000_000,
+            },
+            0,
+        )
+        .await?;
+        s.send(
+            &MarketCall::LinkVehicle {
+                vehicle_id: format!("{name}-car"),
+                capacity_wh: 60_000,
+                charge_wh: rng.gen_range(20_000..55_000),
+                x: rng.gen_range(0..4_000),
+                y: rng.gen_range(0..4_000),
+                efficiency_wh_per_km: 150,
+                energy_price: 200,
+            },
+            0,
+        )
+        .await?;
+        senders.push((s, rng));
+    }
+    let cpu_before: Vec<f64> = validators
+        .iter()
+        .map(|v| process_usage(v.child.id()).0)
+        .collect();
+    let done = Arc::new(AtomicUsize::new(0));
+    let total = args.clients * args.requests;
+    let started = Instant::now();
+    let ticker = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let d = done.load(Ordering::Relaxed);
+                eprint!(
+                    "\r  {d}/{total} final, {:.0} tx/s   ",
+                    d as f64 / started.elapsed().as_secs_f64()
+                );
+            }
+        })
+    };
+    let mut tasks = Vec::with_capacity(senders.len());
+    for (mut s, mut rng) in senders {
+        let (requests, done) = (args.requests, done.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(requests);
+            let mut lost = 0;
+            for _ in 0..requests {
+                match s.send(&random_order(&mut rng), payload).await {
+                    Ok(l) => latencies.push(l),
+                    Err(_) => lost += 1,
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            (latencies, lost)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    let mut lost = 0;
+    for t in tasks {
+        let (l, n) = t.await.context("client task")?;
+        latencies.extend(l);
+        lost += n;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    ticker.abort();
+    eprintln!();
+    Ok((latencies, lost, seconds, cpu_before))
+}
+
+fn write_csv(path: &Path, rows: &[Row]) -> anyhow::Result<()> {
+    let mut out = String::from(
+        "engine,validators,payload_bytes,clients,finalized,lost,seconds,tx_per_s,\
+         p50_ms,p95_ms,p99_ms,max_ms,cpu_s_total,peak_rss_mib_max\n",
+    );
+    for r in rows {
+        out += &format!(
+            "{},{},{},{},{},{},{:.3},{:.1},{:.1},{:.1},{:.1},{:.1},{:.2},{:.1}\n",
+            r.engine,
+            r.validators,
+            r.payload_bytes,
+            r.clients,
+            r.finalized,
+            r.lost,
+            r.seconds,
+            r.tx_per_s,
+            r.latency_ms_p50,
+            r.latency_ms_p95,
+            r.latency_ms_p99,
+            r.latency_ms_max,
+            r.cpu_s.iter().sum::<f64>(),
+            r.peak_rss_mib.iter().copied().fold(0.0, f64::max),
+        );
+    }
+    std::fs::write(path, out)?;
+    Ok(())
+}
+
+pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.clients > 0 && args.requests > 0,
+        "--clients and --requests must be positive"
+    );
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    println!(
+        "{:<7} {:>3} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
+        "engine",
+        "n",
+        "payload",
+        "tx/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "cpu s",
+        "rss MiB"
+    );
+    let mut rows = Vec::new();
+    for &engine in &args.engines {
+        for &n in &args.validators {
+            for &payload in &args.payloads {
+                eprintln!("{engine:?}, {n} validators, {payload} B payload:");
+                let row = run_one(&args, engine, n, payload).await?;
+                println!(
+                    "{:<7} {:>3} {:>7} {:>9.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.2} {:>9.1}",
+                    row.engine,
+                    row.validators,
+                    row.payload_bytes,
+                    row.tx_per_s,
+                    row.latency_ms_p50,
+                    row.latency_ms_p95,
+                    row.latency_ms_p99,
+                    row.latency_ms_max,
+                    row.cpu_s.iter().sum::<f64>(),
+                    row.peak_rss_mib.iter().copied().fold(0.0, f64::max),
+                );
+                rows.push(row);
+            }
+        }
+    }
+    let results = Results {
+        workload: args.workload,
+        seed: args.seed,
+        clients: args.clients,
+        requests_per_client: args.requests,
+        machine: machine(),
+        git_commit: git_commit(),
+        rows,
+    };
+    let stem = "bench-report";
+    let json = args.out.join(format!("{stem}.json"));
+    std::fs::write(&json, serde_json::to_string_pretty(&results)?)?;
+    let csv = args.out.join(format!("{stem}.csv"));
+    write_csv(&csv, &results.rows)?;
+    println!("wrote {} and {}", json.display(), csv.display());
+    Ok(())
+}
