@@ -21,12 +21,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use v2v_abi::MarketCall;
-use v2v_primitives::{Hash, Keypair, UnsignedTransaction};
-use v2v_rpc::jsonrpsee::core::ClientError;
+use v2v_primitives::{Hash, Keypair};
 use v2v_rpc::jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use v2v_rpc::{AuthorApiClient, SystemApiClient, TxApiClient, codes};
+use v2v_rpc::{AuthorApiClient, SystemApiClient};
 
 use crate::testnet_cmd::{Validator, free_ports, spawn_validator, stop_all};
+use crate::wallet::{signed_hex, wait_finalized};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -179,39 +179,21 @@ struct Sender {
 }
 
 impl Sender {
-    /// Submits a call and waits until it is final; returns the latency.
+    /// Submits a call and waits until it is final; returns the latency. The nonce is kept
+    /// here, so the measured path is one submission plus the polling.
     async fn send(&mut self, call: &MarketCall, memo: usize) -> anyhow::Result<Duration> {
-        let tx = UnsignedTransaction {
-            chain_id: self.chain,
-            signer: self.key.public(),
-            nonce: self.nonce,
-            method: call.method().into(),
-            args: call.encode_args(),
-            memo: vec![0x42; memo],
-        }
-        .sign(&self.key);
+        let hex = signed_hex(&self.key, self.chain, self.nonce, call, memo);
         self.nonce += 1;
-        let hex = format!(
-            "0x{}",
-            tx.encoded()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
         let started = Instant::now();
         let hash = self.rpc.submit_transaction(hex).await?;
-        loop {
-            match self.rpc.get_by_hash(hash).await {
-                Ok(_) => return Ok(started.elapsed()),
-                Err(ClientError::Call(e)) if e.code() == codes::NOT_FOUND => {}
-                Err(e) => return Err(e.into()),
-            }
-            anyhow::ensure!(
-                started.elapsed() < Duration::from_secs(60),
-                "transaction {hash} not final within 60 s"
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        wait_finalized(
+            &self.rpc,
+            hash,
+            Duration::from_secs(60),
+            Duration::from_millis(2),
+        )
+        .await?;
+        Ok(started.elapsed())
     }
 }
 

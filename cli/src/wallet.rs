@@ -629,7 +629,13 @@ pub async fn submit_and_wait(
     if opts.no_wait {
         return Ok(None);
     }
-    let found = wait_finalized(client, hash, Duration::from_secs(opts.wait_timeout)).await?;
+    let found = wait_finalized(
+        client,
+        hash,
+        Duration::from_secs(opts.wait_timeout),
+        Duration::from_millis(100),
+    )
+    .await?;
     println!(
         "finalized in block {} (index {})",
         found.height, found.index
@@ -659,8 +665,21 @@ pub async fn submit(
 ) -> anyhow::Result<Hash> {
     let chain = client.chain().await.context("reading the chain id")?;
     let nonce = client.next_nonce(key.public().to_hex()).await?;
+    let hex = signed_hex(key, chain.genesis_hash, nonce, call, memo_bytes);
+    Ok(client.submit_transaction(hex).await?)
+}
+
+/// `call` signed by `key` with `nonce` for chain `chain`, with a memo of `memo_bytes` zero
+/// bytes, as the 0x-hex that `author_submitTransaction` takes.
+pub fn signed_hex(
+    key: &Keypair,
+    chain: Hash,
+    nonce: u64,
+    call: &MarketCall,
+    memo_bytes: usize,
+) -> String {
     let tx = UnsignedTransaction {
-        chain_id: chain.genesis_hash,
+        chain_id: chain,
         signer: key.public(),
         nonce,
         method: call.method().into(),
@@ -668,8 +687,7 @@ pub async fn submit(
         memo: vec![0u8; memo_bytes],
     }
     .sign(key);
-    let hex = format!("0x{}", hex_encode(tx.encoded()));
-    Ok(client.submit_transaction(hex).await?)
+    format!("0x{}", hex_encode(tx.encoded()))
 }
 
 pub fn hex_encode(b: &[u8]) -> String {
@@ -679,11 +697,12 @@ pub fn hex_encode(b: &[u8]) -> String {
         .collect()
 }
 
-/// Polls until the transaction is in a finalized block.
+/// Polls every `poll` until the transaction is in a finalized block.
 pub async fn wait_finalized(
     client: &HttpClient,
     hash: Hash,
     timeout: Duration,
+    poll: Duration,
 ) -> anyhow::Result<TxLookup> {
     let start = Instant::now();
     loop {
@@ -694,7 +713,7 @@ pub async fn wait_finalized(
                 if !not_found {
                     return Err(e.into());
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(poll).await;
             }
             Err(_) => bail!("transaction {hash} was not finalized within {timeout:?}"),
         }

@@ -46,21 +46,27 @@ pub(crate) fn head(shared: &Shared) -> Result<(u64, Hash), String> {
         .ok_or_else(|| "the database has no head".to_string())
 }
 
+/// The finalized head block: the parent of the next one.
+fn head_block(shared: &Shared) -> Result<Block, String> {
+    let (_, hash) = head(shared)?;
+    shared
+        .store
+        .block(&hash)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("head block {hash} missing"))
+}
+
 /// Builds and dry-runs our proposal for `height` on the head, from the mempool. Stale
 /// transactions (their nonce is used) leave the mempool.
 pub(crate) fn build(shared: &Shared, height: u64, view: u64) -> Result<Candidate, String> {
     let mut executor = shared.executor();
-    let (head_height, head_hash) = head(shared)?;
+    let parent = head_block(shared)?;
+    let (head_height, head_hash) = (parent.header.height, parent.hash());
     if head_height + 1 != height {
         return Err(format!(
             "asked for height {height} but the head is {head_height}"
         ));
     }
-    let parent = shared
-        .store
-        .block(&head_hash)
-        .map_err(|e| e.to_string())?
-        .ok_or("head block missing")?;
     let c = &shared.spec.consensus;
     let txs = shared.mempool().candidates(c.max_block_txs as usize * 2);
     let header = Header {
@@ -91,7 +97,8 @@ pub(crate) fn build(shared: &Shared, height: u64, view: u64) -> Result<Candidate
 /// in), and executing it gives the roots in its header.
 pub(crate) fn verify(shared: &Shared, block: Block) -> Result<Candidate, String> {
     let mut executor = shared.executor();
-    let (head_height, head_hash) = head(shared)?;
+    let parent = head_block(shared)?;
+    let (head_height, head_hash) = (parent.header.height, parent.hash());
     let h = &block.header;
     if h.height != head_height + 1 || h.parent_hash != head_hash {
         return Err(format!(
@@ -102,11 +109,6 @@ pub(crate) fn verify(shared: &Shared, block: Block) -> Result<Candidate, String>
     if shared.validators.index_of(&h.proposer).is_none() {
         return Err(format!("proposer {} is not a validator", h.proposer));
     }
-    let parent = shared
-        .store
-        .block(&head_hash)
-        .map_err(|e| e.to_string())?
-        .ok_or("head block missing")?;
     if h.timestamp < parent.header.timestamp {
         return Err(format!(
             "timestamp {} is before the parent's {}",
