@@ -131,6 +131,15 @@ impl Figures {
         self.micros.iter().sum::<f64>() / self.micros.len() as f64
     }
 
+    /// Orders that would not fit the dev chain's 20 M fuel per transaction.
+    fn over_chain_limit(&self) -> usize {
+        self.fuel.iter().filter(|&&f| f > 20_000_000).count()
+    }
+
+    fn max_fuel(&self) -> u64 {
+        self.fuel.iter().copied().max().unwrap_or(0)
+    }
+
     fn mean_fuel(&self) -> u64 {
         if self.fuel.is_empty() {
             0
@@ -382,7 +391,7 @@ fn main() {
     let contract = rt.load(v2v_chain_spec::MARKET_WASM).expect("contract");
     let mut rows = Vec::new();
     println!(
-        "{:>8} {:>4} {:>7} {:>5} {:>10} {:>10} {:>10} {:>14} {:>7} {:>5}",
+        "{:>8} {:>4} {:>7} {:>5} {:>10} {:>10} {:>10} {:>14} {:>14} {:>5} {:>7} {:>5}",
         "orders",
         "mps",
         "where",
@@ -391,6 +400,8 @@ fn main() {
         "p50 µs",
         "p99 µs",
         "mean fuel",
+        "max fuel",
+        ">20M",
         "trades",
         "OOF"
     );
@@ -409,7 +420,7 @@ fn main() {
                 ("wasm", "sell", &wasm[1]),
             ] {
                 println!(
-                    "{:>8} {:>4} {:>7} {:>5} {:>10.1} {:>10.1} {:>10.1} {:>14} {:>7} {:>5}",
+                    "{:>8} {:>4} {:>7} {:>5} {:>10.1} {:>10.1} {:>10.1} {:>14} {:>14} {:>5} {:>7} {:>5}",
                     orders,
                     mps,
                     place,
@@ -418,13 +429,16 @@ fn main() {
                     f.pct(0.5),
                     f.pct(0.99),
                     f.mean_fuel(),
+                    f.max_fuel(),
+                    f.over_chain_limit(),
                     trades,
                     f.out_of_fuel
                 );
                 rows.push(json!({
                     "restingOrders": orders, "meetingPoints": mps, "where": place, "side": side,
                     "meanMicros": f.mean(), "p50Micros": f.pct(0.5), "p99Micros": f.pct(0.99),
-                    "meanFuel": f.mean_fuel(), "orders": f.micros.len(), "tradesMatched": trades,
+                    "meanFuel": f.mean_fuel(), "maxFuel": f.max_fuel(),
+                    "over20MFuel": f.over_chain_limit(), "orders": f.micros.len(), "tradesMatched": trades,
                     "outOfFuel": f.out_of_fuel,
                     "bookSetupSeconds": setup_s,
                 }));

@@ -1,5 +1,6 @@
 //! Typed access to the contract's storage (see [`crate::state`] for the layout).
 
+use crate::book;
 use crate::state::*;
 use crate::{Host, MarketError};
 
@@ -62,94 +63,24 @@ fn sell_book_key(o: &Order) -> Vec<u8> {
     k
 }
 
-fn grid_member_key(cell: (i64, i64), id: u64) -> Vec<u8> {
-    let mut k = key(BUY_GRID_PREFIX, &cell_key(cell));
-    k.extend_from_slice(&id.to_be_bytes());
-    k
-}
-
-pub fn cell_bounds(host: &impl Host, cell: (i64, i64)) -> Result<Option<CellBounds>, MarketError> {
-    host.get(&key(BUY_CELL_PREFIX, &cell_key(cell)))
-        .map(|v| CellBounds::decode(&v))
-        .transpose()
-}
-
-pub fn put_cell_bounds(host: &mut impl Host, cell: (i64, i64), b: &CellBounds) {
-    host.set(&key(BUY_CELL_PREFIX, &cell_key(cell)), &b.encode());
-}
-
-/// Puts a resting buy in the grid cell of its owner's vehicle, loosening the cell's bounds.
-fn grid_add(host: &mut impl Host, o: &Order) -> Result<(), MarketError> {
-    let v = vehicle(host, &o.owner)?;
-    let cell = cell_of(v.x, v.y);
-    let limit = o.max_unit_cost.unwrap_or(u64::MAX);
-    let b = match cell_bounds(host, cell)? {
-        None => CellBounds {
-            count: 1,
-            efficiency_min: v.efficiency,
-            price_min: v.energy_price,
-            remaining_max: o.remaining_wh,
-            limit_max: limit,
-        },
-        Some(b) => CellBounds {
-            count: b.count + 1,
-            efficiency_min: b.efficiency_min.min(v.efficiency),
-            price_min: b.price_min.min(v.energy_price),
-            remaining_max: b.remaining_max.max(o.remaining_wh),
-            limit_max: b.limit_max.max(limit),
-        },
-    };
-    put_cell_bounds(host, cell, &b);
-    host.set(&grid_member_key(cell, o.id), &[]);
-    Ok(())
-}
-
-/// Takes a buy out of its cell (the owner's vehicle must not have moved since `grid_add`:
-/// telemetry re-files the owner's buys).
-fn grid_remove(host: &mut impl Host, o: &Order) -> Result<(), MarketError> {
-    let v = vehicle(host, &o.owner)?;
-    let cell = cell_of(v.x, v.y);
-    host.remove(&grid_member_key(cell, o.id));
-    if let Some(mut b) = cell_bounds(host, cell)? {
-        b.count = b.count.saturating_sub(1);
-        if b.count == 0 {
-            host.remove(&key(BUY_CELL_PREFIX, &cell_key(cell)));
-        } else {
-            put_cell_bounds(host, cell, &b);
-        }
-    }
-    Ok(())
-}
-
-/// Re-files a client's resting buys after its vehicle changed: call with the vehicle before
-/// (`remove = true`) and after (`remove = false`) the change.
-pub fn refile_buys(host: &mut impl Host, client: &str, remove: bool) -> Result<(), MarketError> {
-    for id in orders_of(host, client)? {
-        let o = order(host, id)?;
-        if o.side == v2v_abi::Side::Buy {
-            if remove {
-                grid_remove(host, &o)?;
-            } else {
-                grid_add(host, &o)?;
-            }
-        }
-    }
-    Ok(())
-}
-
 fn owner_order_key(o: &Order) -> Vec<u8> {
     let mut k = client_prefix(OWNER_ORDER_PREFIX, &o.owner);
     k.extend_from_slice(&o.id.to_be_bytes());
     k
 }
 
-/// Writes an order with its book and owner index entries (it rests).
-pub fn put_order(host: &mut impl Host, o: &Order) -> Result<(), MarketError> {
+/// Writes an order with its book and owner index entries (it rests); `mps` are the current
+/// meeting points.
+pub fn put_order(
+    host: &mut impl Host,
+    o: &Order,
+    mps: &[(u32, i64, i64)],
+) -> Result<(), MarketError> {
     host.set(&key(ORDER_PREFIX, &o.id.to_be_bytes()), &o.encode());
     host.set(&owner_order_key(o), &[]);
     match o.side {
         v2v_abi::Side::Sell => host.set(&sell_book_key(o), &[]),
-        v2v_abi::Side::Buy => grid_add(host, o)?,
+        v2v_abi::Side::Buy => book::file_buy(host, o, &vehicle(host, &o.owner)?, mps)?,
     }
     Ok(())
 }
@@ -165,7 +96,7 @@ pub fn delete_order(host: &mut impl Host, o: &Order) -> Result<(), MarketError> 
     host.remove(&owner_order_key(o));
     match o.side {
         v2v_abi::Side::Sell => host.remove(&sell_book_key(o)),
-        v2v_abi::Side::Buy => grid_remove(host, o)?,
+        v2v_abi::Side::Buy => book::unfile_buy(host, o, &vehicle(host, &o.owner)?)?,
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! clock, no randomness.
 #![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
 
+mod book;
 mod error;
 mod host;
 mod ledger;

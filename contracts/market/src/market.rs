@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use v2v_abi::genesis::{GenesisMarket, parse_hex_array, to_hex};
 use v2v_abi::{MarketCall, Resolution, Side};
 
+use crate::book;
 use crate::ledger::{self, account, put_account};
 use crate::matching::{self, MAX_COORD};
 use crate::state::*;
@@ -109,14 +110,16 @@ pub fn execute(host: &mut impl Host, call: &MarketCall) -> Result<(), MarketErro
                 )));
             }
             check_point(*x, *y)?;
-            // Resting buys are filed by their owner's position and price: re-file them.
-            ledger::refile_buys(host, &id, true)?;
+            let before = v.clone();
             v.charge_wh = *charge_wh;
             v.x = *x;
             v.y = *y;
             v.energy_price = *energy_price;
             ledger::put_vehicle(host, &id, &v);
-            ledger::refile_buys(host, &id, false)?;
+            // Resting buys are filed by their owner's position and price: re-file them.
+            if (before.x, before.y, before.energy_price) != (v.x, v.y, v.energy_price) {
+                book::refile_buys(host, &id, &before, &v)?;
+            }
             host.emit(&json!({"type": "telemetry", "clientId": id, "chargeWh": charge_wh, "x": x, "y": y, "energyPrice": energy_price.to_string()}));
             Ok(())
         }
@@ -241,6 +244,7 @@ pub fn execute(host: &mut impl Host, call: &MarketCall) -> Result<(), MarketErro
                 return Err(MarketError::MeetingPointExists(*id));
             }
             ledger::put_meeting_point(host, *id, *x, *y);
+            book::points_changed(host, Some(*id), None, &ledger::meeting_points(host)?)?;
             host.emit(&json!({"type": "meetingPointAdded", "id": id, "x": x, "y": y}));
             Ok(())
         }
@@ -250,6 +254,7 @@ pub fn execute(host: &mut impl Host, call: &MarketCall) -> Result<(), MarketErro
                 return Err(MarketError::UnknownMeetingPoint(*id));
             }
             host.remove(&key(MEETING_POINT_PREFIX, &id.to_be_bytes()));
+            book::points_changed(host, None, Some(*id), &ledger::meeting_points(host)?)?;
             host.emit(&json!({"type": "meetingPointRemoved", "id": id}));
             Ok(())
         }
@@ -443,11 +448,12 @@ fn place_order(
         params.next_trade_id = trade_id
             .checked_add(1)
             .ok_or(MarketError::Overflow("trade ids"))?;
-        apply_match(host, &mut order, &c, trade_id)?;
+        apply_match(host, &mut order, &c, trade_id, &meeting_points)?;
     }
     ledger::put_params(host, &params);
+    book::migrate(host, &meeting_points, book::MIGRATE_PER_ORDER)?;
     if order.remaining_wh > 0 {
-        ledger::put_order(host, &order)?;
+        ledger::put_order(host, &order, &meeting_points)?;
     } else {
         host.emit(&json!({"type": "orderFilled", "orderId": order.id, "owner": order.owner}));
     }
@@ -460,6 +466,7 @@ fn apply_match(
     new: &mut Order,
     c: &matching::Candidate,
     trade_id: u64,
+    meeting_points: &[(u32, i64, i64)],
 ) -> Result<(), MarketError> {
     let mut resting = ledger::order(host, c.resting)?;
     let (buy, sell) = match new.side {
@@ -525,6 +532,11 @@ fn apply_match(
         host.emit(&json!({"type": "orderFilled", "orderId": resting.id, "owner": resting.owner}));
     } else {
         ledger::update_order(host, &resting);
+        if resting.side == Side::Buy {
+            // Its bound (travel cost / remaining) rose: keep the key tight.
+            let v = ledger::vehicle(host, &resting.owner)?;
+            book::rekey(host, &resting, &v, meeting_points)?;
+        }
     }
     Ok(())
 }

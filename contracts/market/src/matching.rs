@@ -9,12 +9,12 @@ use std::cmp::Ordering;
 
 use v2v_abi::Side;
 
-use crate::ledger;
 use crate::state::{
     BUY_CELL_PREFIX, BUY_GRID_PREFIX, CellBounds, GRID_CELL_M, Order, SELL_BOOK_PREFIX, Travel,
     Vehicle, cell_key, decode_cell_key, key, trailing_id,
 };
 use crate::{Host, MarketError};
+use crate::{book, ledger};
 
 /// Largest |coordinate| accepted, in metres: keeps squared distances far inside u128.
 pub const MAX_COORD: i64 = 1_000_000_000_000;
@@ -206,6 +206,15 @@ fn squared_distance(ax: i64, ay: i64, bx: i64, by: i64) -> u128 {
     dx * dx + dy * dy
 }
 
+/// The travel cost of `v` to its nearest point of `mps`; `None` without points or when it
+/// overflows (then every point's does).
+pub fn nearest_cost(v: &Vehicle, mps: &[(u32, i64, i64)]) -> Option<u128> {
+    let mp = mps
+        .iter()
+        .min_by_key(|mp| squared_distance(v.x, v.y, mp.1, mp.2))?;
+    travel(v, mp.1, mp.2).map(|t| t.cost)
+}
+
 /// The meeting points ordered by distance from `v` (then id). The consumer's travel cost is
 /// non-decreasing along this order, which is what lets [`best_for_pair`] stop early.
 fn by_distance_from(v: &Vehicle, meeting_points: &[(u32, i64, i64)]) -> Vec<(u32, i64, i64)> {
@@ -237,9 +246,16 @@ fn best_for_pair(
     if q == 0 || consumer.client == provider.client {
         return;
     }
+    let Some(radius_sq) = provider_radius_sq(provider, sell, q, fee_rate) else {
+        return;
+    };
+    let p = &provider.vehicle;
     let unit = u128::from(sell.price) + u128::from(fee_rate);
     let mut feasible_cost: Option<u128> = None;
     for &mp in by_consumer {
+        if squared_distance(p.x, p.y, mp.1, mp.2) >= radius_sq {
+            continue; // rule 1 or 4 fails for the provider here
+        }
         let Some(tc) = travel(&consumer.vehicle, mp.1, mp.2) else {
             // Farther points overflow too.
             return;
@@ -264,41 +280,78 @@ fn best_for_pair(
     }
 }
 
+/// Rules 1 and 4 for the provider of `sell` trading q: TE_P <= L = min(spare - q,
+/// floor((p_S - r) q / p_P)) (the second only when p_P > 0). TE_P = floor(d e / 1000) <= L
+/// exactly when d <= d_max = (1000 (L + 1) - 1) / e, and d = floor(sqrt(D²)) <= d_max exactly
+/// when D² < (d_max + 1)²: that strict bound on the squared distance, or `None` when no point
+/// works at all.
+fn provider_radius_sq(provider: &Party, sell: &Order, q: u64, fee_rate: u64) -> Option<u128> {
+    let v = &provider.vehicle;
+    let spare = v.charge_wh.checked_sub(v.committed_wh)?;
+    let mut l = u128::from(spare.checked_sub(q)?);
+    let margin = sell.price.checked_sub(fee_rate)?;
+    if v.energy_price > 0 {
+        l = l.min(u128::from(margin) * u128::from(q) / u128::from(v.energy_price));
+    }
+    if v.efficiency == 0 {
+        return Some(u128::MAX); // no travel energy anywhere
+    }
+    let d_max = (1000 * (l + 1) - 1) / u128::from(v.efficiency);
+    Some((d_max + 1).saturating_mul(d_max + 1))
+}
+
+/// Where and how much the provider of a new sell can trade.
+struct Reach {
+    /// The meeting points where it could trade at all.
+    points: Vec<(u32, i64, i64)>,
+    /// Every feasible q lies in `q_lo..=q_hi`.
+    q_lo: u64,
+    q_hi: u64,
+}
+
 /// The meeting points where the provider of the sell `sell` could trade at all (rules 1 and
 /// 4 for some q in 1..=its remaining amount): TE_P + q <= spare charge and TC_P <= (p_S - r) q,
 /// so the smallest workable q is ceil(TC_P / (p_S - r)) and it must fit under both caps. Every
-/// feasible candidate of this sell uses one of them, so searching only these is exact.
-fn provider_reachable(
+/// feasible candidate of this sell uses one of them, so searching only these is exact; and
+/// its q lies between the smallest q_min and the largest cap over them.
+fn provider_reach(
     provider: &Party,
     sell: &Order,
     fee_rate: u64,
     meeting_points: &[(u32, i64, i64)],
-) -> Vec<(u32, i64, i64)> {
+) -> Reach {
+    let mut reach = Reach {
+        points: Vec::new(),
+        q_lo: u64::MAX,
+        q_hi: 0,
+    };
     let v = &provider.vehicle;
     let Some(spare) = v.charge_wh.checked_sub(v.committed_wh) else {
-        return Vec::new();
+        return reach;
     };
     let Some(margin) = sell.price.checked_sub(fee_rate) else {
-        return Vec::new(); // p_S < r: every UP is negative
+        return reach; // p_S < r: every UP is negative
     };
-    meeting_points
-        .iter()
-        .copied()
-        .filter(|mp| {
-            let Some(tp) = travel(v, mp.1, mp.2) else {
-                return false;
-            };
-            let q_cap = sell.remaining_wh.min(spare.saturating_sub(tp.energy_wh));
-            let q_min = if tp.cost == 0 {
-                1
-            } else if margin == 0 {
-                return false;
-            } else {
-                tp.cost.div_ceil(u128::from(margin))
-            };
-            q_min <= u128::from(q_cap)
-        })
-        .collect()
+    for &mp in meeting_points {
+        let Some(tp) = travel(v, mp.1, mp.2) else {
+            continue;
+        };
+        let q_cap = sell.remaining_wh.min(spare.saturating_sub(tp.energy_wh));
+        let q_min = if tp.cost == 0 {
+            1
+        } else if margin == 0 {
+            continue;
+        } else {
+            tp.cost.div_ceil(u128::from(margin))
+        };
+        if q_min <= u128::from(q_cap) {
+            reach.points.push(mp);
+            // q_min <= q_cap, a u64.
+            reach.q_lo = reach.q_lo.min(q_min as u64);
+            reach.q_hi = reach.q_hi.max(q_cap);
+        }
+    }
+    reach
 }
 
 /// The best feasible candidate for the incoming order `new` against the resting book.
@@ -359,84 +412,139 @@ pub fn best_candidate(
             }
         }
         Side::Sell => {
-            let meeting_points = &provider_reachable(&me, new, fee_rate, meeting_points)[..];
-            if meeting_points.is_empty() {
+            let reach = provider_reach(&me, new, fee_rate, meeting_points);
+            if reach.points.is_empty() {
                 return Ok(None);
             }
-            // Resting buys are filed in grid cells by their consumer's position. Every
-            // candidate from a cell has UC >= p_S + r + TC_lb / q_max, where TC_lb is the
-            // travel cost of the cell's cheapest conceivable consumer to the nearest meeting
-            // point from the cell's nearest edge, and q_max bounds q. Cells are visited by
-            // that bound, and the search stops at the first cell whose bound exceeds the best
-            // UC found: no candidate there can win or tie.
-            let mut cells = Vec::new();
-            while let Some(k) = host.next_key(BUY_CELL_PREFIX, cursor.as_deref()) {
-                let cell = decode_cell_key(&k[BUY_CELL_PREFIX.len()..])?;
-                let raw = host
-                    .get(&k)
-                    .ok_or_else(|| MarketError::CorruptState("cell vanished".into()))?;
-                let bounds = CellBounds::decode(&raw)?;
-                cursor = Some(k);
-                // UC >= p_S + r: a cell whose buyers all cap their unit cost below that holds
-                // nothing feasible.
-                if u128::from(new.price) + u128::from(fee_rate) > u128::from(bounds.limit_max) {
-                    continue;
-                }
-                cells.push(cell_bound(cell, &bounds, new, fee_rate, meeting_points));
-            }
-            cells.sort_by(|a, b| cmp_ratio(a.1, a.2, b.1, b.2).then(a.0.cmp(&b.0)));
-            for (cell, num, den) in cells {
+            let unit = u128::from(new.price) + u128::from(fee_rate);
+            // Resting buys in ascending bound TC_min / remaining (see `book`): every
+            // candidate of a buy whose points all predate its key has UC >= p_S + r + bound,
+            // so the scan stops at the first bound above the best UC found. When the sell
+            // cannot trade its whole remaining amount anywhere, only buys of at most q_hi can
+            // match: read those; otherwise skip the buys whose limits are all below p_S + r.
+            let one = 1u128 << book::BOUND_SHIFT;
+            let which = if reach.q_hi < new.remaining_wh {
+                book::Buckets::RemainingIn(reach.q_lo, reach.q_hi)
+            } else {
+                book::Buckets::LimitAtLeast(unit)
+            };
+            let mut scan = book::BoundScan::new(host, which);
+            while let Some((id, bound)) = scan.next(host)? {
                 if let Some(b) = &best
-                    && cmp_ratio(num, den, b.consumer_cost, b.quantity) == Ordering::Greater
+                    && cmp_ratio(
+                        unit.saturating_mul(one).saturating_add(bound),
+                        one as u64,
+                        b.consumer_cost,
+                        b.quantity,
+                    ) == Ordering::Greater
                 {
                     break;
                 }
-                let prefix = key(BUY_GRID_PREFIX, &cell_key(cell));
-                let mut member: Option<Vec<u8>> = None;
-                while let Some(k) = host.next_key(&prefix, member.as_deref()) {
-                    let buy = ledger::order(host, trailing_id(&k)?)?;
-                    member = Some(k);
-                    if buy.owner == new.owner {
-                        continue;
-                    }
-                    let consumer = Party::load(host, &buy.owner)?;
-                    // Skip this buy without ordering the meeting points when even its nearest
-                    // point cannot reach the best UC.
-                    if let Some(b) = &best {
-                        let v = &consumer.vehicle;
-                        let nearest = meeting_points
-                            .iter()
-                            .min_by_key(|mp| (squared_distance(v.x, v.y, mp.1, mp.2), mp.0))
-                            .and_then(|mp| travel(v, mp.1, mp.2));
-                        let q = buy.remaining_wh.min(new.remaining_wh).max(1);
-                        if let Some(t) = nearest {
-                            let bound = (u128::from(new.price) + u128::from(fee_rate))
-                                .saturating_mul(u128::from(q))
-                                .saturating_add(t.cost);
-                            if bound < u128::MAX
-                                && cmp_ratio(bound, q, b.consumer_cost, b.quantity)
-                                    == Ordering::Greater
-                            {
-                                continue;
-                            }
-                        }
-                    }
-                    let by_consumer = by_distance_from(&consumer.vehicle, meeting_points);
-                    best_for_pair(
-                        &buy,
-                        new,
-                        buy.id,
-                        &consumer,
-                        &me,
-                        &by_consumer,
-                        fee_rate,
-                        &mut best,
-                    );
-                }
+                consider_buy(host, id, new, &me, &reach, fee_rate, &mut best)?;
+            }
+            // Candidates at points added after some buy's key was computed.
+            let recent = book::recent_points(host, &reach.points)?;
+            if !recent.is_empty() {
+                grid_search(host, new, &me, &reach, &recent, fee_rate, &mut best)?;
             }
         }
     }
     Ok(best)
+}
+
+/// Updates `best` with the best candidate of the resting buy `id` and the new sell `new`
+/// over the points `reach` the provider can serve.
+fn consider_buy(
+    host: &impl Host,
+    id: u64,
+    new: &Order,
+    me: &Party,
+    reach: &Reach,
+    fee_rate: u64,
+    best: &mut Option<Candidate>,
+) -> Result<(), MarketError> {
+    let buy = ledger::order(host, id)?;
+    let unit = u128::from(new.price) + u128::from(fee_rate);
+    // UC >= p_S + r: a limit below that excludes every candidate of this buy.
+    if buy.owner == new.owner || buy.max_unit_cost.is_some_and(|l| unit > u128::from(l)) {
+        return Ok(());
+    }
+    let q = buy.remaining_wh.min(new.remaining_wh);
+    if q < reach.q_lo || q > reach.q_hi {
+        return Ok(());
+    }
+    let consumer = Party::load(host, &buy.owner)?;
+    // Skip this buy without ordering the points when even its nearest one cannot reach the
+    // best UC.
+    if let Some(b) = best.as_ref()
+        && let Some(cost) = nearest_cost(&consumer.vehicle, &reach.points)
+    {
+        let bound = unit.saturating_mul(u128::from(q)).saturating_add(cost);
+        if bound < u128::MAX
+            && cmp_ratio(bound, q, b.consumer_cost, b.quantity) == Ordering::Greater
+        {
+            return Ok(());
+        }
+    }
+    let by_consumer = by_distance_from(&consumer.vehicle, &reach.points);
+    best_for_pair(
+        &buy,
+        new,
+        buy.id,
+        &consumer,
+        me,
+        &by_consumer,
+        fee_rate,
+        best,
+    );
+    Ok(())
+}
+
+/// The search of the buy grid for candidates at the points `recent` (see `book`): cells are
+/// visited by a lower bound on UC against those points (the travel cost of the cell's
+/// cheapest conceivable consumer from the cell's nearest edge, over the largest q), and the
+/// search stops at the first cell whose bound exceeds the best UC found.
+fn grid_search(
+    host: &impl Host,
+    new: &Order,
+    me: &Party,
+    reach: &Reach,
+    recent: &[(u32, i64, i64)],
+    fee_rate: u64,
+    best: &mut Option<Candidate>,
+) -> Result<(), MarketError> {
+    let mut cells = Vec::new();
+    let mut cursor: Option<Vec<u8>> = None;
+    while let Some(k) = host.next_key(BUY_CELL_PREFIX, cursor.as_deref()) {
+        let cell = decode_cell_key(&k[BUY_CELL_PREFIX.len()..])?;
+        let raw = host
+            .get(&k)
+            .ok_or_else(|| MarketError::CorruptState("cell vanished".into()))?;
+        let bounds = CellBounds::decode(&raw)?;
+        cursor = Some(k);
+        // UC >= p_S + r: a cell whose buyers all cap their unit cost below that holds
+        // nothing feasible.
+        if u128::from(new.price) + u128::from(fee_rate) > u128::from(bounds.limit_max) {
+            continue;
+        }
+        cells.push(cell_bound(cell, &bounds, new, fee_rate, recent));
+    }
+    cells.sort_by(|a, b| cmp_ratio(a.1, a.2, b.1, b.2).then(a.0.cmp(&b.0)));
+    for (cell, num, den) in cells {
+        if let Some(b) = best.as_ref()
+            && cmp_ratio(num, den, b.consumer_cost, b.quantity) == Ordering::Greater
+        {
+            break;
+        }
+        let prefix = key(BUY_GRID_PREFIX, &cell_key(cell));
+        let mut member: Option<Vec<u8>> = None;
+        while let Some(k) = host.next_key(&prefix, member.as_deref()) {
+            let id = trailing_id(&k)?;
+            member = Some(k);
+            consider_buy(host, id, new, me, reach, fee_rate, best)?;
+        }
+    }
+    Ok(())
 }
 
 /// The lower bound on UC of any candidate from `cell` for the incoming sell `new`, as the

@@ -12,6 +12,12 @@
 //! | `oo/` + client id + `/` + order id (u64 BE) | empty: a client's resting orders |
 //! | `bc/` + cell | [`CellBounds`]: a grid cell holding resting buys |
 //! | `bg/` + cell + order id (u64 BE) | empty: the resting buys in that cell |
+//! | `bl/` + limit bucket + bound (u128 BE) + order id | empty: resting buys by bound (see `book`) |
+//! | `br/` + remaining bucket + bound (u128 BE) + order id | empty: the same, by remaining amount |
+//! | `bk/` + order id (u64 BE) | a buy's epoch, bound and buckets (to find its keys) |
+//! | `be/` + epoch (u64 BE) + order id (u64 BE) | empty: resting buys by the epoch of their key |
+//! | `me/` + epoch (u64 BE) + meeting point id (u32 BE) | empty: points added after genesis |
+//! | `ep` | the epoch: the number of meeting-point changes (u64 BE) |
 //! | `ss/` + price (u64 BE) + order id (u64 BE) | empty: the resting sells, cheapest first |
 //! | `tr/` + trade id (u64 BE) | [`Trade`] |
 //! | `to/` + client id + `/` + trade id (u64 BE) | empty: a client's trades (either side) |

@@ -797,10 +797,74 @@ fn telemetry_moves_resting_buys_in_the_grid() {
     let cells: Vec<_> = h
         .storage
         .keys()
-        .filter(|k| k.starts_with(b"bc/") || k.starts_with(b"bg/"))
+        .filter(|k| {
+            [&b"bc/"[..], b"bg/", b"bl/", b"br/", b"bk/", b"be/"]
+                .contains(&k.get(..3).unwrap_or(&[]))
+        })
         .collect();
     assert!(
         cells.is_empty(),
-        "no grid entry outlives its order: {cells:?}"
+        "no index entry outlives its order: {cells:?}"
     );
+}
+
+#[test]
+fn a_meeting_point_added_under_resting_buys_is_searched_until_their_keys_catch_up() {
+    let fillers: Vec<String> = (0..70).map(|i| format!("f{i}")).collect();
+    let mut names: Vec<&str> = fillers.iter().map(String::as_str).collect();
+    names.extend(["alice", "erin", "bob"]);
+    let mut h = market(&names);
+    // Seventy buys far from everything, placed first: the meeting-point change re-keys the
+    // oldest 64 of them, not Alice's and Erin's.
+    for (i, f) in fillers.iter().enumerate() {
+        car(&mut h, f, 5_000, -20_000, i as i64 * 100, 300);
+        let buy = C::Buy {
+            amount_wh: 1_000,
+            max_unit_cost: None,
+        };
+        run(&mut h, f, buy).unwrap();
+    }
+    // Alice 100 m from point 1; Erin 7 km from both points.
+    car(&mut h, "alice", 5_000, 0, 100, 300);
+    car(&mut h, "erin", 5_000, 5_000, 5_000, 300);
+    for who in ["alice", "erin"] {
+        let buy = C::Buy {
+            amount_wh: 1_000,
+            max_unit_cost: None,
+        };
+        run(&mut h, who, buy).unwrap();
+    }
+    // A new point right where Erin is: her keyed bound (7 km of travel) is now far too high.
+    let add = C::AddMeetingPoint {
+        id: 3,
+        x: 5_000,
+        y: 5_000,
+    };
+    run(&mut h, "operator", add).unwrap();
+    let stale = |h: &MemoryHost| {
+        h.storage
+            .keys()
+            .filter(|k| k.starts_with(b"be/") && k[3..11] == 0u64.to_be_bytes())
+            .count()
+    };
+    assert_eq!(stale(&h), 8, "70 + 2 buys, 64 re-keyed by the change");
+    car(&mut h, "bob", 60_000, 0, 0, 100);
+    let sell = C::Sell {
+        amount_wh: 1_000,
+        price: 200,
+    };
+    run(&mut h, "bob", sell).unwrap();
+    // Erin at point 3 (no travel: UC 202) beats Alice at point 1 (UC 208).
+    let t = q(&h, "trade", json!({"id": 1}));
+    assert_eq!(t["consumer"], "erin");
+    assert_eq!(t["meetingPoint"]["id"], 3);
+    // Erin's buy is filled and each placement re-keys four old buys: one more order and none
+    // is left.
+    assert_eq!(stale(&h), 3);
+    let sell = C::Sell {
+        amount_wh: 500,
+        price: 100_000,
+    };
+    run(&mut h, "bob", sell).unwrap();
+    assert_eq!(stale(&h), 0);
 }
