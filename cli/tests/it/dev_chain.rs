@@ -4,44 +4,16 @@
 use std::time::{Duration, Instant};
 
 use v2v_abi::MarketCall;
-use v2v_primitives::{Hash, Keypair, UnsignedTransaction};
+use v2v_primitives::{Hash, Keypair};
 use v2v_rpc::jsonrpsee::core::ClientError;
 use v2v_rpc::jsonrpsee::core::client::ClientT;
-use v2v_rpc::jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use v2v_rpc::jsonrpsee::http_client::HttpClient;
 use v2v_rpc::{
     AuthorApiClient, BlockId, ChainApiClient, MarketApiClient, StateApiClient, SystemApiClient,
     TxApiClient, TxLookup, codes,
 };
 
-use crate::support::DevNode;
-
-fn client(url: &str) -> HttpClient {
-    HttpClientBuilder::default()
-        .request_timeout(Duration::from_secs(20))
-        .build(url)
-        .unwrap()
-}
-
-fn signed(key: &Keypair, chain: Hash, nonce: u64, call: &MarketCall, memo: usize) -> Vec<u8> {
-    UnsignedTransaction {
-        chain_id: chain,
-        signer: key.public(),
-        nonce,
-        method: call.method().into(),
-        args: call.encode_args(),
-        memo: vec![7u8; memo],
-    }
-    .sign(key)
-    .encoded()
-    .to_vec()
-}
-
-fn hex(b: &[u8]) -> String {
-    format!(
-        "0x{}",
-        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-    )
-}
+use crate::support::{DevNode, client, hex, signed};
 
 async fn wait_for(c: &HttpClient, hash: Hash) -> TxLookup {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -102,6 +74,16 @@ async fn dev_chain_end_to_end_with_restart() {
         "author_submitTransaction",
         "market_getAccount",
         "chain_subscribeFinalizedHeads",
+        "system_peers",
+        "system_validators",
+        "author_submitAndWatchTransaction",
+        "author_pendingTransactions",
+        "state_getContract",
+        "market_subscribeTrades",
+        "explorer_search",
+        "explorer_latestBlocks",
+        "explorer_accountHistory",
+        "explorer_stats",
     ] {
         assert!(
             methods["methods"]

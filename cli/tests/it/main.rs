@@ -5,5 +5,6 @@
 mod commands;
 mod dev_chain;
 mod market_flow;
+mod rpc_api;
 mod support;
 mod testnet;

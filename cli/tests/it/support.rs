@@ -243,3 +243,38 @@ pub fn run_until_line(args: &[&str], needle: &str, within: Duration) -> (Child, 
         }
     }
 }
+
+/// An HTTP JSON-RPC client with a 20 s request timeout.
+pub fn client(url: &str) -> v2v_rpc::jsonrpsee::http_client::HttpClient {
+    v2v_rpc::jsonrpsee::http_client::HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(20))
+        .build(url)
+        .unwrap()
+}
+
+/// `call` signed by `key` for chain `chain`, with `memo` padding bytes: the encoded bytes.
+pub fn signed(
+    key: &v2v_primitives::Keypair,
+    chain: v2v_primitives::Hash,
+    nonce: u64,
+    call: &v2v_abi::MarketCall,
+    memo: usize,
+) -> Vec<u8> {
+    v2v_primitives::UnsignedTransaction {
+        chain_id: chain,
+        signer: key.public(),
+        nonce,
+        method: call.method().into(),
+        args: call.encode_args(),
+        memo: vec![7u8; memo],
+    }
+    .sign(key)
+    .encoded()
+    .to_vec()
+}
+
+/// 0x-prefixed lowercase hex.
+pub fn hex(b: &[u8]) -> String {
+    let digits: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("0x{digits}")
+}

@@ -179,3 +179,19 @@ pub fn meeting_points(host: &impl Host) -> Result<Vec<(u32, i64, i64)>, MarketEr
     }
     Ok(out)
 }
+
+/// Energy matched in trades since genesis (Wh; settled or not).
+pub fn traded_wh(host: &impl Host) -> Result<u128, MarketError> {
+    match host.get(TRADED_KEY) {
+        None => Ok(0),
+        Some(v) => <[u8; 16]>::try_from(&v[..])
+            .map(u128::from_be_bytes)
+            .map_err(|_| MarketError::CorruptState("traded energy".into())),
+    }
+}
+
+pub fn add_traded_wh(host: &mut impl Host, q: u64) -> Result<(), MarketError> {
+    let total = traded_wh(host)?.saturating_add(u128::from(q));
+    host.set(TRADED_KEY, &total.to_be_bytes());
+    Ok(())
+}

@@ -176,7 +176,7 @@ pub fn execute(host: &mut impl Host, call: &MarketCall) -> Result<(), MarketErro
         C::Confirm { trade_id } => {
             let (id, _) = signer_account(host)?;
             let t = consumer_trade(host, *trade_id, &id, TradeStatus::Matched)?;
-            host.emit(&json!({"type": "tradeConfirmed", "tradeId": trade_id, "consumer": id}));
+            host.emit(&json!({"type": "tradeConfirmed", "tradeId": trade_id, "consumer": id, "provider": t.provider}));
             settle(host, t)
         }
         C::Dispute { trade_id, reason } => {
@@ -188,7 +188,7 @@ pub fn execute(host: &mut impl Host, call: &MarketCall) -> Result<(), MarketErro
             t.status = TradeStatus::Disputed;
             t.dispute_reason = Some(reason.clone());
             ledger::put_trade(host, &t);
-            host.emit(&json!({"type": "tradeDisputed", "tradeId": trade_id, "consumer": id, "reason": reason}));
+            host.emit(&json!({"type": "tradeDisputed", "tradeId": trade_id, "consumer": id, "provider": t.provider, "reason": reason}));
             Ok(())
         }
         C::RegisterClient {
@@ -520,6 +520,7 @@ fn apply_match(
     };
     ledger::put_trade(host, &trade);
     ledger::index_trade(host, &trade);
+    ledger::add_traded_wh(host, trade.quantity_wh)?;
     host.emit(&{
         let mut e = trade_json(&trade);
         e["type"] = json!("tradeMatched");
@@ -616,7 +617,7 @@ fn settle(host: &mut impl Host, mut t: Trade) -> Result<(), MarketError> {
 fn refund(host: &mut impl Host, mut t: Trade) -> Result<(), MarketError> {
     let pay = close(host, &mut t, TradeStatus::Refunded)?;
     credit(host, &t.consumer, pay, "refund")?;
-    host.emit(&json!({"type": "tradeRefunded", "tradeId": t.id, "consumer": t.consumer, "amount": pay.to_string()}));
+    host.emit(&json!({"type": "tradeRefunded", "tradeId": t.id, "consumer": t.consumer, "provider": t.provider, "amount": pay.to_string()}));
     Ok(())
 }
 

@@ -18,6 +18,7 @@
 //! | `be/` + epoch (u64 BE) + order id (u64 BE) | empty: resting buys by the epoch of their key |
 //! | `me/` + epoch (u64 BE) + meeting point id (u32 BE) | empty: points added after genesis |
 //! | `ep` | the epoch: the number of meeting-point changes (u64 BE) |
+//! | `tw` | energy matched in trades since genesis (Wh, u128 BE) |
 //! | `ss/` + price (u64 BE) + order id (u64 BE) | empty: the resting sells, cheapest first |
 //! | `tr/` + trade id (u64 BE) | [`Trade`] |
 //! | `to/` + client id + `/` + trade id (u64 BE) | empty: a client's trades (either side) |
@@ -42,6 +43,7 @@ pub const BUY_GRID_PREFIX: &[u8] = b"bg/";
 /// [i·C, (i+1)·C) × [j·C, (j+1)·C).
 pub const GRID_CELL_M: i64 = 1_000;
 pub const SELL_BOOK_PREFIX: &[u8] = b"ss/";
+pub const TRADED_KEY: &[u8] = b"tw";
 pub const TRADE_PREFIX: &[u8] = b"tr/";
 pub const OWNER_TRADE_PREFIX: &[u8] = b"to/";
 

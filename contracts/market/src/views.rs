@@ -207,6 +207,7 @@ pub fn query(host: &impl Host, method: &str, args: &Value) -> Result<Value, Mark
                 "treasuryBalance": treasury.balance.to_string(),
                 "nextOrderId": p.next_order_id,
                 "nextTradeId": p.next_trade_id,
+                "tradedWh": ledger::traded_wh(host)?.to_string(),
             }))
         }
         "supply" => {

@@ -14,9 +14,10 @@ use v2v_primitives::{Hash, PublicKey};
 use crate::backend::{Backend, BackendError};
 use crate::errors::{codes, error};
 use crate::types::{
-    BlockId, BlockJson, ChainInfo, FinalityProofJson, HeaderJson, Health, ReceiptJson, TxJson,
-    TxLookup,
+    BlockId, BlockJson, ChainInfo, ContractInfo, FinalityProofJson, HeaderJson, Health, PeerInfo,
+    ReceiptJson, TradeEvent, TxJson, TxLookup, TxStatus, ValidatorInfo,
 };
+use crate::watch;
 
 #[rpc(server, client, namespace = "system")]
 pub trait SystemApi {
@@ -29,6 +30,12 @@ pub trait SystemApi {
     /// The node software's version.
     #[method(name = "version")]
     async fn version(&self) -> RpcResult<String>;
+    /// The peers this node is connected to, with their role and name from the chain spec.
+    #[method(name = "peers")]
+    async fn peers(&self) -> RpcResult<Vec<PeerInfo>>;
+    /// The validator set: index, name, keys, address, connected, last seen height.
+    #[method(name = "validators")]
+    async fn validators(&self) -> RpcResult<Vec<ValidatorInfo>>;
 }
 
 #[rpc(server, client, namespace = "chain")]
@@ -60,6 +67,14 @@ pub trait AuthorApi {
     /// The nonce the account's next transaction must carry (finalized state).
     #[method(name = "nextNonce")]
     async fn next_nonce(&self, account: String) -> RpcResult<u64>;
+    /// Submits a signed transaction and reports its lifecycle: `accepted`, then
+    /// `included` and `finalized` (with the receipt), or `invalid` / `dropped`; the
+    /// subscription ends after the last event.
+    #[subscription(name = "submitAndWatchTransaction" => "transactionStatus", unsubscribe = "unwatchTransaction", item = TxStatus)]
+    async fn submit_and_watch_transaction(&self, tx_hex: String) -> SubscriptionResult;
+    /// The transactions waiting in this node's mempool, in proposal order (at most 1000).
+    #[method(name = "pendingTransactions")]
+    async fn pending_transactions(&self) -> RpcResult<Vec<TxJson>>;
 }
 
 #[rpc(server, client, namespace = "tx")]
@@ -82,6 +97,9 @@ pub trait StateApi {
     /// The state root of a block (by height or hash), or of the finalized head.
     #[method(name = "getRoot")]
     async fn get_root(&self, at: Option<BlockId>) -> RpcResult<Hash>;
+    /// The market contract in force: `{ codeHash, version, deployedAt }`.
+    #[method(name = "getContract")]
+    async fn get_contract(&self) -> RpcResult<ContractInfo>;
 }
 
 /// Typed reads for wallets: thin wrappers over the contract's queries (`docs/market.md`),
@@ -112,15 +130,20 @@ pub trait MarketApi {
     /// Every meeting point: `[{ id, x, y }]`, ascending id.
     #[method(name = "getMeetingPoints")]
     async fn get_meeting_points(&self) -> RpcResult<Value>;
-    /// `{ feeRate, treasury, treasuryBalance, nextOrderId, nextTradeId }`.
+    /// `{ feeRate, treasury, treasuryBalance, nextOrderId, nextTradeId, tradedWh }`.
     #[method(name = "getParams")]
     async fn get_params(&self) -> RpcResult<Value>;
+    /// Trade lifecycle events (matched, confirmed, disputed, settled, refunded) from
+    /// finalized blocks; `filter` is `{ owner? }` (consumer or provider). A subscriber that
+    /// falls behind gets a final `dropped` event.
+    #[subscription(name = "subscribeTrades" => "trade", unsubscribe = "unsubscribeTrades", item = TradeEvent)]
+    async fn subscribe_trades(&self, filter: Option<Value>) -> SubscriptionResult;
 }
 
 /// The server side of every namespace.
 #[derive(Clone)]
 pub struct Api {
-    backend: Arc<dyn Backend>,
+    pub(crate) backend: Arc<dyn Backend>,
 }
 
 impl Api {
@@ -165,12 +188,12 @@ impl Api {
     }
 
     /// A `market_*` read: the contract query `method` with `args` on the finalized head.
-    async fn market_query(&self, method: &str, args: Value) -> RpcResult<Value> {
+    pub(crate) async fn market_query(&self, method: &str, args: Value) -> RpcResult<Value> {
         self.run_query(method.to_string(), args_json(Some(args)), None)
             .await
     }
 
-    fn block(&self, at: Option<BlockId>) -> RpcResult<BlockJson> {
+    pub(crate) fn block(&self, at: Option<BlockId>) -> RpcResult<BlockJson> {
         let hash = self.resolve(at)?;
         match self.backend.block_by_hash(&hash)? {
             Some((b, r)) => Ok(BlockJson::new(&b, &r)),
@@ -191,6 +214,14 @@ impl SystemApiServer for Api {
 
     async fn version(&self) -> RpcResult<String> {
         Ok(concat!("v2v/", env!("CARGO_PKG_VERSION")).to_string())
+    }
+
+    async fn peers(&self) -> RpcResult<Vec<PeerInfo>> {
+        Ok(self.backend.peers())
+    }
+
+    async fn validators(&self) -> RpcResult<Vec<ValidatorInfo>> {
+        Ok(self.backend.validators())
     }
 }
 
@@ -274,12 +305,7 @@ impl ChainApiServer for Api {
 #[async_trait]
 impl AuthorApiServer for Api {
     async fn submit_transaction(&self, tx_hex: String) -> RpcResult<Hash> {
-        let bytes = hex::decode(tx_hex.strip_prefix("0x").unwrap_or(&tx_hex)).map_err(|e| {
-            error(
-                codes::TX_UNDECODABLE,
-                format!("transaction is not hex: {e}"),
-            )
-        })?;
+        let bytes = watch::tx_bytes(&tx_hex)?;
         let backend = self.backend.clone();
         // Signature checks are CPU work: keep them off the I/O threads.
         tokio::task::spawn_blocking(move || backend.submit(bytes))
@@ -292,6 +318,23 @@ impl AuthorApiServer for Api {
         let pk = PublicKey::from_hex(&account)
             .map_err(|e| error(codes::INVALID_PARAMS, format!("account: {e}")))?;
         Ok(self.backend.next_nonce(&pk))
+    }
+
+    async fn submit_and_watch_transaction(
+        &self,
+        pending: PendingSubscriptionSink,
+        tx_hex: String,
+    ) -> SubscriptionResult {
+        watch::submit_and_watch(self.backend.clone(), pending, tx_hex).await
+    }
+
+    async fn pending_transactions(&self) -> RpcResult<Vec<TxJson>> {
+        Ok(self
+            .backend
+            .pending(1000)
+            .iter()
+            .map(TxJson::from)
+            .collect())
     }
 }
 
@@ -336,6 +379,10 @@ impl StateApiServer for Api {
 
     async fn get_root(&self, at: Option<BlockId>) -> RpcResult<Hash> {
         Ok(self.block(at)?.header.state_root)
+    }
+
+    async fn get_contract(&self) -> RpcResult<ContractInfo> {
+        Ok(self.backend.contract())
     }
 }
 
@@ -387,5 +434,31 @@ impl MarketApiServer for Api {
 
     async fn get_params(&self) -> RpcResult<Value> {
         self.market_query("params", Value::Null).await
+    }
+
+    async fn subscribe_trades(
+        &self,
+        pending: PendingSubscriptionSink,
+        filter: Option<Value>,
+    ) -> SubscriptionResult {
+        let owner = match filter_object(filter, "owner?") {
+            Ok(f) => match &f["owner"] {
+                Value::Null => None,
+                Value::String(s) => Some(s.clone()),
+                other => {
+                    let e = error(
+                        codes::INVALID_PARAMS,
+                        format!("owner must be a client id, got {other}"),
+                    );
+                    pending.reject(e).await;
+                    return Ok(());
+                }
+            },
+            Err(e) => {
+                pending.reject(e).await;
+                return Ok(());
+            }
+        };
+        watch::subscribe_trades(self.backend.clone(), pending, owner).await
     }
 }

@@ -1,10 +1,19 @@
 //! What the RPC server needs from the node.
 
+use std::sync::Arc;
+
 use thiserror::Error;
 use tokio::sync::broadcast;
 use v2v_primitives::{Block, Hash, Header, PublicKey, Receipt, SignedTransaction, TxError};
 
-use crate::types::{ChainInfo, Health};
+use crate::types::{ChainInfo, ContractInfo, Health, PeerInfo, ValidatorInfo};
+
+/// A finalized block with its receipts, as the node announces it.
+#[derive(Debug, Clone)]
+pub struct FinalizedBlock {
+    pub block: Block,
+    pub receipts: Vec<Receipt>,
+}
 
 /// Why a submitted transaction was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -65,6 +74,24 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<serde_json::Value, BackendError>;
     /// A receiver of every finalized header, in order.
     fn subscribe_heads(&self) -> broadcast::Receiver<Header>;
-    /// `(code hash, version)` of the market contract in force.
-    fn contract(&self) -> ([u8; 32], u32);
+    /// The market contract in force.
+    fn contract(&self) -> ContractInfo;
+    /// A receiver of every block this node finalizes by execution, with its receipts, in
+    /// order (a state snapshot install skips blocks: subscribers see the gap in heights).
+    fn subscribe_blocks(&self) -> broadcast::Receiver<Arc<FinalizedBlock>>;
+    /// Whether a transaction is in this node's mempool.
+    fn is_pending(&self, hash: &Hash) -> bool;
+    /// The mempool's transactions in proposal order, at most `limit`.
+    fn pending(&self, limit: usize) -> Vec<SignedTransaction>;
+    fn peers(&self) -> Vec<PeerInfo>;
+    fn validators(&self) -> Vec<ValidatorInfo>;
+    /// Where the transactions signed by `who` are, newest first, strictly before `before`.
+    fn history(
+        &self,
+        who: &PublicKey,
+        before: Option<(u64, u32)>,
+        limit: usize,
+    ) -> Result<Vec<(u64, u32)>, BackendError>;
+    /// Transactions in the blocks this node stored.
+    fn tx_count(&self) -> Result<u64, BackendError>;
 }

@@ -6,20 +6,24 @@
 mod api;
 mod backend;
 mod errors;
+mod explorer;
 mod server;
 mod types;
+mod watch;
 
 pub use api::{
     AuthorApiClient, AuthorApiServer, ChainApiClient, ChainApiServer, MarketApiClient,
     MarketApiServer, StateApiClient, StateApiServer, SystemApiClient, SystemApiServer, TxApiClient,
     TxApiServer,
 };
-pub use backend::{Backend, BackendError, SubmitError};
+pub use backend::{Backend, BackendError, FinalizedBlock, SubmitError};
 pub use errors::codes;
+pub use explorer::{ExplorerApiClient, ExplorerApiServer, MAX_PAGE};
 pub use server::{RpcConfig, start};
 pub use types::{
-    BlockId, BlockJson, ChainInfo, FinalityProofJson, HeaderJson, Health, ReceiptJson, TxJson,
-    TxLookup, decode_call_json,
+    BlockId, BlockJson, ChainInfo, ContractInfo, ExplorerStats, FinalityProofJson, HeaderJson,
+    Health, HistoryPage, PeerInfo, ReceiptJson, TradeEvent, TxJson, TxLookup, TxStatus,
+    ValidatorInfo, decode_call_json,
 };
 
 /// Re-exported so that clients need not name jsonrpsee themselves.

@@ -12,6 +12,7 @@ use crate::api::{
     TxApiServer,
 };
 use crate::backend::Backend;
+use crate::explorer::ExplorerApiServer;
 
 /// Server limits.
 #[derive(Debug, Clone)]
@@ -48,7 +49,8 @@ pub fn module(
     m.merge(AuthorApiServer::into_rpc(api.clone()))?;
     m.merge(TxApiServer::into_rpc(api.clone()))?;
     m.merge(StateApiServer::into_rpc(api.clone()))?;
-    m.merge(MarketApiServer::into_rpc(api))?;
+    m.merge(MarketApiServer::into_rpc(api.clone()))?;
+    m.merge(ExplorerApiServer::into_rpc(api))?;
     let mut names: Vec<String> = m.method_names().map(String::from).collect();
     names.push("rpc_methods".into());
     names.sort();

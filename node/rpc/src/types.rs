@@ -174,3 +174,111 @@ pub struct FinalityProofJson {
     /// The encoded certificate, 0x-prefixed hex.
     pub certificate: String,
 }
+
+/// A peer this node is connected to (`system_peers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerInfo {
+    /// The libp2p peer id.
+    pub peer_id: String,
+    /// `validator` or `fullNode`, from the chain spec.
+    pub role: String,
+    /// Its name in the chain spec.
+    pub name: String,
+}
+
+/// A member of the validator set (`system_validators`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidatorInfo {
+    pub index: u32,
+    pub name: String,
+    pub ed25519: String,
+    pub bls: String,
+    pub address: String,
+    /// Whether this node has a connection to it (always true for itself).
+    pub connected: bool,
+    /// The last finalized block it proposed (since this node started), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen_height: Option<u64>,
+}
+
+/// The market contract in force (`state_getContract`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContractInfo {
+    pub code_hash: Hash,
+    pub version: u32,
+    /// The height at which this code took effect (0: genesis).
+    pub deployed_at: u64,
+}
+
+/// One event of `author_submitAndWatchTransaction`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "camelCase")]
+pub enum TxStatus {
+    /// In this node's mempool, gossiped to the validators.
+    Accepted { hash: Hash },
+    /// In a block (with BFT finality, the block that finalizes it).
+    Included { height: u64, index: u32 },
+    Finalized {
+        height: u64,
+        index: u32,
+        receipt: ReceiptJson,
+    },
+    /// Refused by the node's checks; nothing was queued.
+    Invalid { reason: String, code: i32 },
+    /// No longer tracked: it left the mempool unfinalized, or the subscriber was too slow.
+    Dropped { reason: String },
+}
+
+/// One trade lifecycle event of `market_subscribeTrades`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TradeEvent {
+    /// `matched`, `confirmed`, `disputed`, `settled` or `refunded`; `dropped` ends the
+    /// subscription when events could not be delivered (then `reason` says why).
+    pub event: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trade_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    pub height: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_hash: Option<Hash>,
+    /// The contract's event, as in the receipt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A page of an account's transactions (`explorer_accountHistory`), newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryPage {
+    pub client_id: String,
+    pub public_key: String,
+    pub items: Vec<TxLookup>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `explorer_stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExplorerStats {
+    /// The finalized height (blocks after genesis).
+    pub blocks: u64,
+    /// Transactions in the blocks this node stored.
+    pub txs: u64,
+    /// Trades matched since genesis.
+    pub trades: u64,
+    /// Energy matched in trades since genesis (Wh, decimal string).
+    pub volume_wh: String,
+    /// Transactions per second over the last minute of block timestamps.
+    pub tx_per_sec_last_minute: f64,
+}

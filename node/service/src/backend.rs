@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 use v2v_primitives::{Block, Hash, Header, PublicKey, Receipt, SignedTransaction};
-use v2v_rpc::{Backend, BackendError, ChainInfo, Health, SubmitError};
+use v2v_rpc::{
+    Backend, BackendError, ChainInfo, ContractInfo, FinalizedBlock, Health, PeerInfo, SubmitError,
+    ValidatorInfo,
+};
 use v2v_storage::{Store, TxLocation};
 
 use crate::Shared;
@@ -19,7 +22,7 @@ impl Backend for NodeBackend {
     fn health(&self) -> Health {
         let h = self.0.finalized();
         Health {
-            peers: self.0.peers.load(std::sync::atomic::Ordering::Relaxed) as u32,
+            peers: self.0.connected().len() as u32,
             is_syncing: false,
             best_height: h,
             finalized_height: h,
@@ -140,7 +143,103 @@ impl Backend for NodeBackend {
         self.0.heads.subscribe()
     }
 
-    fn contract(&self) -> ([u8; 32], u32) {
-        self.0.contract
+    fn contract(&self) -> ContractInfo {
+        ContractInfo {
+            code_hash: Hash(self.0.contract.0),
+            version: self.0.contract.1,
+            deployed_at: 0,
+        }
+    }
+
+    fn subscribe_blocks(&self) -> broadcast::Receiver<Arc<FinalizedBlock>> {
+        self.0.blocks.subscribe()
+    }
+
+    fn is_pending(&self, hash: &Hash) -> bool {
+        self.0.mempool().contains(hash)
+    }
+
+    fn pending(&self, limit: usize) -> Vec<SignedTransaction> {
+        self.0.mempool().candidates(limit)
+    }
+
+    fn peers(&self) -> Vec<PeerInfo> {
+        let spec = &self.0.spec;
+        let known = spec
+            .validators
+            .iter()
+            .map(|v| (v.ed25519, "validator", &v.name))
+            .chain(
+                spec.full_nodes
+                    .iter()
+                    .map(|f| (f.ed25519, "fullNode", &f.name)),
+            );
+        let mut by_peer = std::collections::BTreeMap::new();
+        for (key, role, name) in known {
+            if let Ok(p) = v2v_network::peer_id_of(&key.0) {
+                by_peer.insert(p, (role, name.clone()));
+            }
+        }
+        self.0
+            .connected()
+            .iter()
+            .map(|p| {
+                let (role, name) = by_peer
+                    .get(p)
+                    .cloned()
+                    .unwrap_or(("unknown", String::new()));
+                PeerInfo {
+                    peer_id: p.to_string(),
+                    role: role.into(),
+                    name,
+                }
+            })
+            .collect()
+    }
+
+    fn validators(&self) -> Vec<ValidatorInfo> {
+        let connected = self.0.connected().clone();
+        let last = self.0.last_proposed().clone();
+        let me = self.0.key.public();
+        self.0
+            .spec
+            .validators
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let is_connected = v.ed25519 == me
+                    || v2v_network::peer_id_of(&v.ed25519.0).is_ok_and(|p| connected.contains(&p));
+                ValidatorInfo {
+                    index: i as u32,
+                    name: v.name.clone(),
+                    ed25519: v.ed25519.to_hex(),
+                    bls: v.bls.clone(),
+                    address: v.address.clone(),
+                    connected: is_connected,
+                    last_seen_height: last.get(&v.ed25519).copied(),
+                }
+            })
+            .collect()
+    }
+
+    fn history(
+        &self,
+        who: &PublicKey,
+        before: Option<(u64, u32)>,
+        limit: usize,
+    ) -> Result<Vec<(u64, u32)>, BackendError> {
+        let before = before.map(|(height, index)| TxLocation { height, index });
+        Ok(self
+            .0
+            .store
+            .history(who, before, limit)
+            .map_err(internal)?
+            .into_iter()
+            .map(|at| (at.height, at.index))
+            .collect())
+    }
+
+    fn tx_count(&self) -> Result<u64, BackendError> {
+        self.0.store.tx_count().map_err(internal)
     }
 }

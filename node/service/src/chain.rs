@@ -7,6 +7,7 @@
 //! change together under the executor lock, so a check of "the parent is the head" made
 //! under it holds for the execution that follows.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -14,6 +15,7 @@ use tracing::{debug, info};
 use v2v_consensus::Certificate;
 use v2v_executor::{BlockLimits, Mode, Skipped};
 use v2v_primitives::{Block, Hash, Header};
+use v2v_rpc::FinalizedBlock;
 use v2v_storage::{BlockCommit, Store};
 
 use crate::Shared;
@@ -189,7 +191,14 @@ pub(crate) fn finalize(
             "finalized"
         );
     }
+    shared
+        .last_proposed()
+        .insert(header.proposer, header.height);
     let _ = shared.heads.send(header);
+    let _ = shared.blocks.send(Arc::new(FinalizedBlock {
+        block: record.block,
+        receipts: record.receipts,
+    }));
     Ok(())
 }
 

@@ -438,16 +438,11 @@ impl Driver {
                 net.handle.report_gossip(id, accept);
             }
             NetworkEvent::Connected(peer) => {
-                self.shared.peers.fetch_add(1, Ordering::Relaxed);
+                self.shared.connected().insert(peer);
                 debug!(%peer, "peer connected");
             }
             NetworkEvent::Disconnected(peer) => {
-                let _ = self
-                    .shared
-                    .peers
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                        Some(n.saturating_sub(1))
-                    });
+                self.shared.connected().remove(&peer);
                 debug!(%peer, "peer disconnected");
             }
         }

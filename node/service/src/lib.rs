@@ -10,8 +10,9 @@ mod mempool;
 mod net;
 mod wire;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use thiserror::Error;
@@ -21,9 +22,9 @@ use v2v_chain_spec::ChainSpec;
 use v2v_consensus::{Engine, EngineConfig, ValidatorSet, new_engine};
 use v2v_crypto::ValidatorSecrets;
 use v2v_executor::{Executor, runtime_for};
-use v2v_network::{Multiaddr, NetworkConfig, PeerEntry};
-use v2v_primitives::{Hash, Header, Keypair, SignedTransaction};
-use v2v_rpc::{RpcConfig, SubmitError};
+use v2v_network::{Multiaddr, NetworkConfig, PeerEntry, PeerId};
+use v2v_primitives::{Hash, Header, Keypair, PublicKey, SignedTransaction};
+use v2v_rpc::{FinalizedBlock, RpcConfig, SubmitError};
 use v2v_storage::{RocksStore, Store};
 
 pub use mempool::{Mempool, MempoolLimits};
@@ -94,6 +95,10 @@ impl Role {
     }
 }
 
+/// Finalized blocks a subscription may fall behind by before it is dropped (with a final
+/// `dropped` event).
+pub const SUBSCRIPTION_BUFFER_BLOCKS: usize = 256;
+
 /// State shared by the driver, the block builder and the RPC backend.
 pub(crate) struct Shared {
     pub spec: ChainSpec,
@@ -104,11 +109,16 @@ pub(crate) struct Shared {
     pub executor: Mutex<Executor>,
     pub mempool: Mutex<Mempool>,
     pub heads: broadcast::Sender<Header>,
+    /// Every block finalized by execution, with its receipts (for subscriptions).
+    pub blocks: broadcast::Sender<Arc<FinalizedBlock>>,
     pub finalized_height: AtomicU64,
     pub contract: ([u8; 32], u32),
     /// The validator network (absent on a chain of one validator).
     pub net: Option<net::Net>,
-    pub peers: AtomicUsize,
+    /// The peers connected now.
+    pub connected: Mutex<BTreeSet<PeerId>>,
+    /// The height of the last finalized block each proposer proposed (since start).
+    pub last_proposed: Mutex<BTreeMap<PublicKey, u64>>,
     pub snapshot_after: u64,
 }
 
@@ -117,6 +127,14 @@ impl Shared {
         // Execution never leaves the executor half-updated across a panic (it is not
         // expected to panic at all); recover the guard rather than cascade.
         self.executor.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn connected(&self) -> MutexGuard<'_, BTreeSet<PeerId>> {
+        self.connected.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn last_proposed(&self) -> MutexGuard<'_, BTreeMap<PublicKey, u64>> {
+        self.last_proposed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn mempool(&self) -> MutexGuard<'_, Mempool> {
@@ -337,6 +355,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, ServiceError> {
         executor.contract().version(),
     );
     let (heads, _) = broadcast::channel(1024);
+    let (blocks, _) = broadcast::channel(SUBSCRIPTION_BUFFER_BLOCKS);
     let shared = Arc::new(Shared {
         spec,
         genesis_hash,
@@ -346,10 +365,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, ServiceError> {
         executor: Mutex::new(executor),
         mempool: Mutex::new(Mempool::new(mempool)),
         heads,
+        blocks,
         finalized_height: AtomicU64::new(head_height),
         contract,
         net,
-        peers: AtomicUsize::new(0),
+        connected: Mutex::new(BTreeSet::new()),
+        last_proposed: Mutex::new(BTreeMap::new()),
         snapshot_after,
     });
     let backend: Arc<dyn v2v_rpc::Backend> = Arc::new(backend::NodeBackend(shared.clone()));

@@ -86,6 +86,16 @@ pub trait Store: Send + Sync {
     /// The lowest height from which every block up to the head is stored (0, or the height
     /// of the last installed snapshot).
     fn history_base(&self) -> Result<u64>;
+    /// Where the transactions signed by `who` are, newest first, strictly before `before`
+    /// (a cursor: the last location of the previous page), at most `limit`.
+    fn history(
+        &self,
+        who: &PublicKey,
+        before: Option<TxLocation>,
+        limit: usize,
+    ) -> Result<Vec<TxLocation>>;
+    /// The number of transactions in the blocks this store committed.
+    fn tx_count(&self) -> Result<u64>;
 
     fn block_at(&self, height: u64) -> Result<Option<Block>> {
         match self.hash_at(height)? {

@@ -20,6 +20,8 @@ struct Inner {
     head: Option<(u64, Hash)>,
     engine: Option<Vec<u8>>,
     base: u64,
+    history: std::collections::BTreeSet<(PublicKey, u64, u32)>,
+    tx_count: u64,
 }
 
 #[derive(Debug, Default)]
@@ -106,6 +108,29 @@ impl Store for MemStore {
     fn history_base(&self) -> Result<u64> {
         Ok(self.lock().base)
     }
+
+    fn history(
+        &self,
+        who: &PublicKey,
+        before: Option<TxLocation>,
+        limit: usize,
+    ) -> Result<Vec<TxLocation>> {
+        let end = before.map_or((*who, u64::MAX, u32::MAX), |b| (*who, b.height, b.index));
+        let g = self.lock();
+        let out: Vec<TxLocation> = g
+            .history
+            .range((*who, 0, 0)..=end)
+            .rev()
+            .map(|&(_, height, index)| TxLocation { height, index })
+            .filter(|&at| Some(at) != before)
+            .take(limit)
+            .collect();
+        Ok(out)
+    }
+
+    fn tx_count(&self) -> Result<u64> {
+        Ok(self.lock().tx_count)
+    }
 }
 
 impl MemStore {
@@ -119,6 +144,7 @@ impl MemStore {
             };
             g.txs.insert(tx.hash(), loc);
             g.receipts.insert((height, i as u32), r.clone());
+            g.history.insert((tx.tx.signer, height, i as u32));
         }
         for (k, v) in &c.contract_writes {
             match v {
@@ -133,6 +159,7 @@ impl MemStore {
         g.heights.insert(height, hash);
         g.certs.insert(hash, c.certificate.clone());
         g.accumulator = Some(c.accumulator.clone());
+        g.tx_count += c.block.txs.len() as u64;
         g.head = Some((height, hash));
     }
 }

@@ -20,7 +20,8 @@ const CF_RECEIPTS: &str = "receipts"; // height (u64 BE) ++ index (u32 BE) -> re
 const CF_STATE: &str = "state"; // contract key -> value
 const CF_NONCES: &str = "nonces"; // public key -> next nonce (u64 LE)
 const CF_META: &str = "meta"; // "head" -> height (u64 BE) ++ hash; "accumulator" -> bytes
-const ALL_CFS: [&str; 8] = [
+const CF_HISTORY: &str = "history"; // signer public key ++ height (u64 BE) ++ index (u32 BE) -> empty
+const ALL_CFS: [&str; 9] = [
     CF_BLOCKS,
     CF_HEIGHTS,
     CF_CERTS,
@@ -29,11 +30,13 @@ const ALL_CFS: [&str; 8] = [
     CF_STATE,
     CF_NONCES,
     CF_META,
+    CF_HISTORY,
 ];
 const HEAD_KEY: &[u8] = b"head";
 const ACCUMULATOR_KEY: &[u8] = b"accumulator";
 const ENGINE_KEY: &[u8] = b"engine";
 const BASE_KEY: &[u8] = b"base";
+const TX_COUNT_KEY: &[u8] = b"txcount";
 
 /// A block's writes, assembled but not yet applied. Dropping it writes nothing.
 pub struct PreparedCommit {
@@ -110,10 +113,14 @@ impl RocksStore {
         batch.put_cf(self.cf(CF_HEIGHTS)?, height.to_be_bytes(), hash.0);
         batch.put_cf(self.cf(CF_CERTS)?, hash.0, &c.certificate);
         let (txs, receipts) = (self.cf(CF_TXS)?, self.cf(CF_RECEIPTS)?);
+        let history = self.cf(CF_HISTORY)?;
         for (i, (tx, r)) in c.block.txs.iter().zip(&c.receipts).enumerate() {
             let loc = location_key(height, i as u32);
             batch.put_cf(txs, tx.hash().0, loc);
             batch.put_cf(receipts, loc, r.encode());
+            let mut k = tx.tx.signer.0.to_vec();
+            k.extend_from_slice(&loc);
+            batch.put_cf(history, k, []);
         }
         let state = self.cf(CF_STATE)?;
         for (k, v) in &c.contract_writes {
@@ -128,6 +135,8 @@ impl RocksStore {
         }
         let meta = self.cf(CF_META)?;
         batch.put_cf(meta, ACCUMULATOR_KEY, &c.accumulator);
+        let count = self.tx_count()? + c.block.txs.len() as u64;
+        batch.put_cf(meta, TX_COUNT_KEY, count.to_be_bytes());
         let mut head = height.to_be_bytes().to_vec();
         head.extend_from_slice(&hash.0);
         batch.put_cf(meta, HEAD_KEY, head);
@@ -261,6 +270,43 @@ impl Store for RocksStore {
         let _guard = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
         check_above(self.head()?, &p.block)?;
         self.db.write(p.batch).map_err(db_err)
+    }
+
+    fn history(
+        &self,
+        who: &PublicKey,
+        before: Option<TxLocation>,
+        limit: usize,
+    ) -> Result<Vec<TxLocation>> {
+        let mut from = who.0.to_vec();
+        match before {
+            Some(at) => from.extend_from_slice(&location_key(at.height, at.index)),
+            None => from.extend_from_slice(&[0xff; 12]),
+        }
+        let mode = IteratorMode::From(&from, rocksdb::Direction::Reverse);
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_HISTORY)?, mode) {
+            let (k, _) = item.map_err(db_err)?;
+            if out.len() >= limit || k.len() != 44 || k[..32] != who.0 {
+                break;
+            }
+            let at = TxLocation {
+                height: u64::from_be_bytes(fixed(&k[32..40], "history key")?),
+                index: u32::from_be_bytes(fixed(&k[40..], "history key")?),
+            };
+            // `From` includes the start key itself: the cursor is exclusive.
+            if Some(at) != before {
+                out.push(at);
+            }
+        }
+        Ok(out)
+    }
+
+    fn tx_count(&self) -> Result<u64> {
+        match self.get(CF_META, TX_COUNT_KEY)? {
+            None => Ok(0),
+            Some(v) => Ok(u64::from_be_bytes(fixed(&v, "tx count")?)),
+        }
     }
 
     fn history_base(&self) -> Result<u64> {

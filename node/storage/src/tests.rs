@@ -105,6 +105,17 @@ fn round_trip(store: &dyn Store) {
     ));
     assert_eq!(store.head().unwrap(), Some((2, c2.block.hash())));
     assert_eq!(store.hash_at(3).unwrap(), None);
+
+    // The signer's history, newest first, paged by an exclusive cursor.
+    let at = |height| TxLocation { height, index: 0 };
+    let me = key.public();
+    assert_eq!(store.history(&me, None, 10).unwrap(), vec![at(2), at(1)]);
+    assert_eq!(store.history(&me, None, 1).unwrap(), vec![at(2)]);
+    assert_eq!(store.history(&me, Some(at(2)), 10).unwrap(), vec![at(1)]);
+    assert_eq!(store.history(&me, Some(at(1)), 10).unwrap(), vec![]);
+    let nobody = Keypair::from_name("nobody").public();
+    assert_eq!(store.history(&nobody, None, 10).unwrap(), vec![]);
+    assert_eq!(store.tx_count().unwrap(), 2);
 }
 
 #[test]

@@ -1626,6 +1626,7 @@ impl World {
             "treasuryBalance": s(r.clients[&r.treasury].balance),
             "nextOrderId": s(r.next_order_id),
             "nextTradeId": s(r.next_trade_id),
+            "tradedWh": s(r.trades.values().map(|t| u128::from(t.quantity_wh)).sum::<u128>()),
         });
         let d = diff(&want, &params);
         check!(d.is_empty(), "{what}: params differ: {}", d.join("; "));
