@@ -42,6 +42,10 @@ pub struct SubmitOptions {
     /// Return after submission instead of waiting for finality.
     #[arg(long, global = true)]
     pub no_wait: bool,
+    /// Print the signed transaction (hex, with the account's next nonce) instead of
+    /// submitting it: for `author_submitTransaction` elsewhere, or offline review.
+    #[arg(long, global = true)]
+    pub sign_only: bool,
     /// How long to wait for finality, in seconds.
     #[arg(long, default_value_t = 60, global = true, value_name = "SECONDS")]
     pub wait_timeout: u64,
@@ -624,6 +628,10 @@ pub async fn submit_and_wait(
     call: &MarketCall,
     opts: &SubmitOptions,
 ) -> anyhow::Result<Option<TxLookup>> {
+    if opts.sign_only {
+        println!("{}", sign_next(client, key, call, opts.memo_bytes).await?);
+        return Ok(None);
+    }
     let hash = submit(client, key, call, opts.memo_bytes).await?;
     println!("submitted {} ({})", call.method(), hash);
     if opts.no_wait {
@@ -663,10 +671,20 @@ pub async fn submit(
     call: &MarketCall,
     memo_bytes: usize,
 ) -> anyhow::Result<Hash> {
+    let hex = sign_next(client, key, call, memo_bytes).await?;
+    Ok(client.submit_transaction(hex).await?)
+}
+
+/// `call` signed for the node's chain with the account's next nonce, as hex.
+async fn sign_next(
+    client: &HttpClient,
+    key: &Keypair,
+    call: &MarketCall,
+    memo_bytes: usize,
+) -> anyhow::Result<String> {
     let chain = client.chain().await.context("reading the chain id")?;
     let nonce = client.next_nonce(key.public().to_hex()).await?;
-    let hex = signed_hex(key, chain.genesis_hash, nonce, call, memo_bytes);
-    Ok(client.submit_transaction(hex).await?)
+    Ok(signed_hex(key, chain.genesis_hash, nonce, call, memo_bytes))
 }
 
 /// `call` signed by `key` with `nonce` for chain `chain`, with a memo of `memo_bytes` zero
