@@ -143,9 +143,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         },
     };
     let key = load_key(&args.key)?;
-    let client = args.target.client()?;
-    submit_and_wait(&client, &key, &call, &args.submit).await?;
-    Ok(())
+    submit_and_wait(&args.target, &key, &call, &args.submit).await
 }
 
 #[cfg(test)]

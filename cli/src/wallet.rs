@@ -1,4 +1,5 @@
-//! `v2v wallet`: builds, signs and submits market transactions, then waits for finality; reads
+//! `v2v wallet`: builds, signs and submits market transactions, then watches them to finality
+//! (`author_submitAndWatchTransaction`); reads
 //! accounts, vehicles, orders, trades and the market over JSON-RPC.
 
 use std::path::PathBuf;
@@ -11,8 +12,10 @@ use v2v_abi::MarketCall;
 use v2v_crypto::{KeyFile, Keypair};
 use v2v_primitives::{Hash, UnsignedTransaction};
 use v2v_rpc::jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use v2v_rpc::jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use v2v_rpc::{
     AuthorApiClient, MarketApiClient, StateApiClient, SystemApiClient, TxApiClient, TxLookup,
+    TxStatus,
 };
 
 use crate::amount::{format_credits, parse_credits};
@@ -30,6 +33,19 @@ impl RpcTarget {
             .request_timeout(Duration::from_secs(30))
             .build(&self.rpc)
             .with_context(|| format!("connecting to {}", self.rpc))
+    }
+
+    /// A WebSocket client to the same port (subscriptions): `http://` becomes `ws://`.
+    pub async fn ws_client(&self) -> anyhow::Result<WsClient> {
+        let url = match self.rpc.strip_prefix("http://") {
+            Some(rest) => format!("ws://{rest}"),
+            None => self.rpc.clone(),
+        };
+        WsClientBuilder::default()
+            .request_timeout(Duration::from_secs(30))
+            .build(&url)
+            .await
+            .with_context(|| format!("connecting to {url}"))
     }
 }
 
@@ -339,8 +355,7 @@ pub async fn run(args: WalletArgs) -> anyhow::Result<()> {
         },
     };
     let key = load_key(&args.key)?;
-    submit_and_wait(&client, &key, &call, &args.submit).await?;
-    Ok(())
+    submit_and_wait(&args.target, &key, &call, &args.submit).await
 }
 
 /// This key's account, or an error saying it is not registered.
@@ -619,60 +634,66 @@ pub fn describe_event(e: &Value) -> String {
     }
 }
 
-/// Signs `call`, submits it and (unless `--no-wait`) waits for finality; prints the block and
-/// the events. A transaction that executed but failed is an error. Returns the finalized
-/// transaction, or `None` with `--no-wait`.
+/// Signs `call` and submits it through `author_submitAndWatchTransaction` (WebSocket on the
+/// same port), printing the events of the receipt once it is finalized. A transaction refused,
+/// dropped or executed with an error is an error. With `--no-wait` it returns after
+/// submission; with `--sign-only` it prints the signed transaction instead.
 pub async fn submit_and_wait(
-    client: &HttpClient,
+    target: &RpcTarget,
     key: &Keypair,
     call: &MarketCall,
     opts: &SubmitOptions,
-) -> anyhow::Result<Option<TxLookup>> {
+) -> anyhow::Result<()> {
+    let client = target.client()?;
+    let hex = sign_next(&client, key, call, opts.memo_bytes).await?;
     if opts.sign_only {
-        println!("{}", sign_next(client, key, call, opts.memo_bytes).await?);
-        return Ok(None);
+        println!("{hex}");
+        return Ok(());
     }
-    let hash = submit(client, key, call, opts.memo_bytes).await?;
-    println!("submitted {} ({})", call.method(), hash);
     if opts.no_wait {
-        return Ok(None);
+        let hash = client.submit_transaction(hex).await?;
+        println!("submitted {} ({hash})", call.method());
+        return Ok(());
     }
-    let found = wait_finalized(
-        client,
-        hash,
-        Duration::from_secs(opts.wait_timeout),
-        Duration::from_millis(100),
-    )
-    .await?;
-    println!(
-        "finalized in block {} (index {})",
-        found.height, found.index
-    );
-    if !found.receipt.success {
-        bail!(
-            "the transaction failed: {}",
-            found
-                .receipt
-                .error
-                .clone()
-                .unwrap_or_else(|| "unknown error".into())
-        );
+    let ws = target.ws_client().await?;
+    let mut sub = ws.submit_and_watch_transaction(hex).await?;
+    let deadline = Instant::now() + Duration::from_secs(opts.wait_timeout);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = match tokio::time::timeout(left, sub.next()).await {
+            Err(_) => bail!(
+                "the transaction was not finalized within {} s",
+                opts.wait_timeout
+            ),
+            Ok(None) => bail!("the node closed the subscription"),
+            Ok(Some(e)) => e?,
+        };
+        match event {
+            TxStatus::Accepted { hash } => println!("submitted {} ({hash})", call.method()),
+            TxStatus::Included { .. } => {}
+            TxStatus::Finalized {
+                height,
+                index,
+                receipt,
+            } => {
+                println!("finalized in block {height} (index {index})");
+                if !receipt.success {
+                    bail!(
+                        "the transaction failed: {}",
+                        receipt.error.unwrap_or_else(|| "unknown error".into())
+                    );
+                }
+                for e in &receipt.events {
+                    println!("  event: {}", describe_event(e));
+                }
+                return Ok(());
+            }
+            TxStatus::Invalid { reason, code } => {
+                bail!("the node refused the transaction (code {code}): {reason}")
+            }
+            TxStatus::Dropped { reason } => bail!("the transaction was dropped: {reason}"),
+        }
     }
-    for e in &found.receipt.events {
-        println!("  event: {}", describe_event(e));
-    }
-    Ok(Some(found))
-}
-
-/// Signs `call` with the account's next nonce and submits it.
-pub async fn submit(
-    client: &HttpClient,
-    key: &Keypair,
-    call: &MarketCall,
-    memo_bytes: usize,
-) -> anyhow::Result<Hash> {
-    let hex = sign_next(client, key, call, memo_bytes).await?;
-    Ok(client.submit_transaction(hex).await?)
 }
 
 /// `call` signed for the node's chain with the account's next nonce, as hex.

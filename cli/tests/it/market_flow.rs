@@ -350,6 +350,15 @@ fn cli_drives_a_trade_on_a_dev_chain() {
     // Bad input is an error, not a panic.
     let (ok, _, err) = wallet(&alice, &["sell", "5", "--price-ucr-per-wh", "1.5"]);
     assert!(!ok && !err.contains("panicked"), "{err}");
+    // --sign-only prints the signed transaction and submits nothing: the nonce stays.
+    let nonce = wallet_ok(&alice, &["nonce"]);
+    let signed = wallet_ok(&alice, &["--sign-only", "deposit", "1"]);
+    let signed = signed.trim();
+    assert!(
+        signed.starts_with("0x01") && signed[2..].bytes().all(|b| b.is_ascii_hexdigit()),
+        "{signed}"
+    );
+    assert_eq!(wallet_ok(&alice, &["nonce"]), nonce);
 
     // Settled: alice paid 5000 Wh × 300 µcr + the fee 5000 × 20 µcr; bob got the energy cost
     // less his fee; the treasury has both fees.
