@@ -82,6 +82,7 @@ fn execution() -> ExecutionParams {
     ExecutionParams {
         fuel_per_tx: 20_000_000,
         memory_limit_bytes: 64 * 1024 * 1024,
+        max_code_bytes: None,
     }
 }
 

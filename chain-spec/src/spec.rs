@@ -129,7 +129,23 @@ impl ThresholdKeySpec {
 pub struct ExecutionParams {
     pub fuel_per_tx: u64,
     pub memory_limit_bytes: u64,
+    /// Largest contract code an upgrade may deploy (default 1 MiB); a deployment transaction
+    /// may exceed `maxTxBytes` by this much.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_code_bytes: Option<u32>,
 }
+
+impl ExecutionParams {
+    pub const DEFAULT_MAX_CODE_BYTES: u32 = 1024 * 1024;
+
+    pub fn max_code_bytes(&self) -> u32 {
+        self.max_code_bytes.unwrap_or(Self::DEFAULT_MAX_CODE_BYTES)
+    }
+}
+
+/// Room in a deployment transaction for everything but the code (the transaction's fixed
+/// fields, the method name, the activation height and the signature).
+const DEPLOY_TX_OVERHEAD: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -245,6 +261,22 @@ impl ChainSpec {
         .map_err(|e| SpecError::Invalid(format!("contract.wasm is not hex: {e}")))
     }
 
+    /// The largest transaction carrying `method`: a contract deployment may carry code of up
+    /// to `maxCodeBytes`, everything else is held to `maxTxBytes`.
+    pub fn max_tx_len(&self, method: &str) -> usize {
+        if method == v2v_abi::DEPLOY_METHOD {
+            self.max_decode_len()
+        } else {
+            self.consensus.max_tx_bytes as usize
+        }
+    }
+
+    /// The largest transaction of any kind: the bound for decoding before the method is known.
+    pub fn max_decode_len(&self) -> usize {
+        (self.consensus.max_tx_bytes as usize)
+            .max(self.execution.max_code_bytes() as usize + DEPLOY_TX_OVERHEAD)
+    }
+
     /// The genesis input of the contract: the market state with the spec's operators.
     pub fn genesis_market(&self) -> GenesisMarket {
         let mut m = self.genesis.market.clone();
@@ -352,6 +384,13 @@ impl ChainSpec {
         }
         if self.execution.fuel_per_tx == 0 || self.execution.memory_limit_bytes < 1 << 20 {
             return bad("fuelPerTx must be positive and memoryLimitBytes at least 1 MiB".into());
+        }
+        if self.max_decode_len() > c.max_block_bytes as usize {
+            return bad(format!(
+                "a deployment of maxCodeBytes ({}) must fit in maxBlockBytes ({})",
+                self.execution.max_code_bytes(),
+                c.max_block_bytes
+            ));
         }
         let mut seen = std::collections::BTreeSet::new();
         for v in &self.validators {

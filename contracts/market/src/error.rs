@@ -37,6 +37,8 @@ pub enum MarketError {
     EmptyReason,
     InvalidGenesis(String),
     CorruptState(String),
+    /// The migration of an upgrade refused to run.
+    Migration(String),
 }
 
 impl fmt::Display for MarketError {
@@ -80,6 +82,7 @@ impl fmt::Display for MarketError {
             MarketError::EmptyReason => write!(f, "a reason is required"),
             MarketError::InvalidGenesis(e) => write!(f, "invalid genesis: {e}"),
             MarketError::CorruptState(e) => write!(f, "corrupt contract state: {e}"),
+            MarketError::Migration(e) => write!(f, "migration failed: {e}"),
         }
     }
 }

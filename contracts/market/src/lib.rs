@@ -14,6 +14,7 @@ mod ledger;
 mod market;
 pub mod matching;
 mod memory_host;
+mod migrate;
 mod state;
 mod views;
 #[cfg(target_arch = "wasm32")]
@@ -23,11 +24,16 @@ pub use error::MarketError;
 pub use host::Host;
 pub use market::{execute, execute_raw, init, query_raw};
 pub use memory_host::MemoryHost;
+pub use migrate::migrate;
 pub use state::{Account, Params, Trade, TradeStatus, Vehicle};
 pub use views::query;
 
 /// The contract version. Every deployed upgrade must declare a greater one.
+#[cfg(not(any(feature = "next-version", feature = "failing-migration")))]
 pub const VERSION: u32 = 1;
+/// The upgrade fixtures (`contracts/market/fixtures/`) declare the next version.
+#[cfg(any(feature = "next-version", feature = "failing-migration"))]
+pub const VERSION: u32 = 2;
 
 #[cfg(test)]
 mod tests;

@@ -231,6 +231,8 @@ pub fn query(host: &impl Host, method: &str, args: &Value) -> Result<Value, Mark
         }
         "isOperator" => Ok(Value::Bool(ledger::is_operator(host, &key_arg(args)?))),
         "version" => Ok(json!(crate::VERSION)),
+        #[cfg(feature = "next-version")]
+        "migration" => crate::migrate::migration_json(host),
         other => Err(MarketError::UnknownMethod(other.into())),
     }
 }

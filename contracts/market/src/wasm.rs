@@ -149,3 +149,14 @@ pub extern "C" fn v2v_query() -> i32 {
     let input = read_input();
     finish(crate::market::query_raw(&WasmHost, &input))
 }
+
+/// Only the upgrade fixtures export a migration (version 1 has nothing to migrate from).
+#[cfg(any(feature = "next-version", feature = "failing-migration"))]
+#[unsafe(no_mangle)]
+pub extern "C" fn v2v_migrate() -> i32 {
+    let input = read_input();
+    let from = <[u8; 4]>::try_from(&input[..])
+        .map(u32::from_le_bytes)
+        .map_err(|_| MarketError::Migration("the input is not a version".into()));
+    finish(from.and_then(|v| crate::migrate::migrate(&mut WasmHost, v).map(|()| Vec::new())))
+}

@@ -7,17 +7,20 @@
 #![forbid(unsafe_code)]
 
 mod accumulator;
+pub mod upgrade;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use thiserror::Error;
+use v2v_abi::{DEPLOY_METHOD, DeployContract};
 use v2v_chain_spec::ChainSpec;
 use v2v_primitives::{Block, Hash, Header, PublicKey, Receipt, SignedTransaction, tx_root};
 use v2v_runtime::{CallContext, Contract, ContractStorage, Entry, Limits, Runtime};
 use v2v_storage::{BlockCommit, Store};
 
 pub use accumulator::{Accumulator, EntryKind};
+pub use upgrade::{ActiveContract, ContractStatus, PendingUpgrade, UpgradeOutcome, UpgradeRecord};
 
 #[derive(Debug, Error)]
 pub enum ExecutorError {
@@ -110,9 +113,17 @@ pub struct BlockLimits {
 #[derive(Debug)]
 pub struct Executor {
     runtime: Runtime,
+    /// The spec's code, in force until an upgrade activates.
+    genesis_contract: Arc<Contract>,
+    /// The code in force in `state` (see [`Executor::sync_contract`]).
     contract: Arc<Contract>,
+    /// Who may deploy contract code: the spec's operators.
+    operators: BTreeSet<PublicKey>,
     state: ChainState,
 }
+
+/// Contract writes of a block being executed, with what they replaced (for the undo).
+type Undo = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
 /// The spec's hash, committed to by the genesis header's `parent_hash`: two specs that differ
 /// in anything but presentation give different genesis hashes.
@@ -130,7 +141,7 @@ pub fn runtime_for(spec: &ChainSpec) -> Result<Runtime, ExecutorError> {
     Ok(Runtime::new(Limits {
         fuel_per_call: spec.execution.fuel_per_tx,
         memory_bytes: usize::try_from(spec.execution.memory_limit_bytes).unwrap_or(usize::MAX),
-        ..Limits::default()
+        max_code_bytes: spec.execution.max_code_bytes() as usize,
     })?)
 }
 
@@ -197,7 +208,9 @@ impl Executor {
         Ok((
             Self {
                 runtime,
+                genesis_contract: contract.clone(),
                 contract,
+                operators: spec.operators.iter().copied().collect(),
                 state,
             },
             commit,
@@ -270,6 +283,7 @@ impl Executor {
             accumulator: acc,
             ..state
         };
+        exec.sync_contract()?;
         Ok(exec)
     }
 
@@ -277,8 +291,10 @@ impl Executor {
         &self.state
     }
 
-    pub fn contract(&self) -> &Contract {
-        &self.contract
+    /// The code in force after the last executed or applied block.
+    pub fn contract(&mut self) -> Result<&Contract, ExecutorError> {
+        self.sync_contract()?;
+        Ok(&self.contract)
     }
 
     /// Executes `txs` on top of the current state, in order, and returns the block with its
@@ -291,7 +307,7 @@ impl Executor {
         limits: BlockLimits,
     ) -> Result<ExecutedBlock, ExecutorError> {
         let undo_accumulator = self.state.accumulator.clone();
-        let mut undo_contract: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        let mut undo_contract: Undo = BTreeMap::new();
         let mut undo_nonces: BTreeMap<PublicKey, Option<u64>> = BTreeMap::new();
         let mut included = Vec::with_capacity(txs.len());
         let mut receipts = Vec::with_capacity(txs.len());
@@ -302,6 +318,14 @@ impl Executor {
             height: header.height,
             timestamp: header.timestamp,
         };
+        // An upgrade due at this height takes over before the block's first transaction.
+        if let Err(e) = self
+            .activate_due(ctx_base, &mut undo_contract)
+            .and_then(|()| self.sync_contract())
+        {
+            self.undo(&undo_contract, &undo_nonces, undo_accumulator);
+            return Err(e);
+        }
         for tx in txs {
             let signer = tx.tx.signer;
             let expected = self.state.next_nonce(&signer);
@@ -333,25 +357,11 @@ impl Executor {
                 caller: signer.0,
                 ..ctx_base
             };
-            let input = v2v_abi::host::encode_entry_input(&tx.tx.method, &tx.tx.args);
-            let storage = std::mem::take(&mut self.state.contract);
-            let (storage, outcome) =
-                self.runtime
-                    .run(&self.contract, storage, ctx, Entry::Call, input);
-            self.state.contract = storage;
-            for (k, v) in outcome.writes {
-                let old = match &v {
-                    Some(v) => self.state.contract.insert(k.clone(), v.clone()),
-                    None => self.state.contract.remove(&k),
-                };
-                self.state.accumulator.update(
-                    EntryKind::Contract,
-                    &k,
-                    old.as_deref(),
-                    v.as_deref(),
-                );
-                undo_contract.entry(k).or_insert(old);
-            }
+            let receipt = if v2v_abi::upgrade::is_system_method(&tx.tx.method) {
+                self.system_call(&tx, ctx, &mut undo_contract)
+            } else {
+                self.contract_call(&tx, ctx, &mut undo_contract)
+            };
             // The nonce advances whether or not the call succeeded: the signer paid for a slot.
             let old_nonce = self.state.nonces.insert(signer, expected + 1);
             self.state.accumulator.update(
@@ -361,20 +371,7 @@ impl Executor {
                 Some(&(expected + 1).to_le_bytes()),
             );
             undo_nonces.entry(signer).or_insert(old_nonce);
-            receipts.push(match outcome.result {
-                Ok(_) => Receipt {
-                    success: true,
-                    error: None,
-                    events: outcome.events,
-                    fuel_used: outcome.fuel_used,
-                },
-                Err(e) => Receipt {
-                    success: false,
-                    error: Some(e.to_string()),
-                    events: vec![],
-                    fuel_used: outcome.fuel_used,
-                },
-            });
+            receipts.push(receipt);
             included.push(tx);
         }
         let root = tx_root(included.iter().map(SignedTransaction::hash));
@@ -403,7 +400,7 @@ impl Executor {
 
     fn undo(
         &mut self,
-        contract: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+        contract: &Undo,
         nonces: &BTreeMap<PublicKey, Option<u64>>,
         acc: Accumulator,
     ) {
@@ -420,6 +417,360 @@ impl Executor {
             };
         }
         self.state.accumulator = acc;
+    }
+
+    /// Writes one contract-storage entry, keeping the accumulator and the undo log.
+    fn put(&mut self, key: Vec<u8>, value: Option<Vec<u8>>, undo: &mut Undo) {
+        let old = match &value {
+            Some(v) => self.state.contract.insert(key.clone(), v.clone()),
+            None => self.state.contract.remove(&key),
+        };
+        self.state
+            .accumulator
+            .update(EntryKind::Contract, &key, old.as_deref(), value.as_deref());
+        undo.entry(key).or_insert(old);
+    }
+
+    /// Runs `entry` of `contract` against the state; on success installs its writes.
+    fn run_entry(
+        &mut self,
+        contract: &Contract,
+        ctx: CallContext,
+        entry: Entry,
+        input: Vec<u8>,
+        undo: &mut Undo,
+    ) -> v2v_runtime::Outcome {
+        let storage = std::mem::take(&mut self.state.contract);
+        let (storage, mut outcome) = self.runtime.run(contract, storage, ctx, entry, input);
+        self.state.contract = storage;
+        for (k, v) in std::mem::take(&mut outcome.writes) {
+            self.put(k, v, undo);
+        }
+        outcome
+    }
+
+    /// A market transaction: the contract in force runs it.
+    fn contract_call(
+        &mut self,
+        tx: &SignedTransaction,
+        ctx: CallContext,
+        undo: &mut Undo,
+    ) -> Receipt {
+        let input = v2v_abi::host::encode_entry_input(&tx.tx.method, &tx.tx.args);
+        let contract = self.contract.clone();
+        let outcome = self.run_entry(&contract, ctx, Entry::Call, input, undo);
+        match outcome.result {
+            Ok(_) => Receipt {
+                success: true,
+                error: None,
+                events: outcome.events,
+                fuel_used: outcome.fuel_used,
+            },
+            Err(e) => Receipt {
+                success: false,
+                error: Some(e.to_string()),
+                events: vec![],
+                fuel_used: outcome.fuel_used,
+            },
+        }
+    }
+
+    /// A call the node executes itself (`system.*`).
+    fn system_call(
+        &mut self,
+        tx: &SignedTransaction,
+        ctx: CallContext,
+        undo: &mut Undo,
+    ) -> Receipt {
+        let result = if tx.tx.method == DEPLOY_METHOD {
+            self.deploy(tx, ctx, undo)
+        } else {
+            Err((format!("unknown system method '{}'", tx.tx.method), 0))
+        };
+        match result {
+            Ok((event, fuel_used)) => Receipt {
+                success: true,
+                error: None,
+                events: vec![event],
+                fuel_used,
+            },
+            Err((error, fuel_used)) => Receipt {
+                success: false,
+                error: Some(error),
+                events: vec![],
+                fuel_used,
+            },
+        }
+    }
+
+    /// Checks a deployment against the current state: the signer, the code (as genesis code
+    /// is checked), the version and the activation height, and that the new code's migration
+    /// runs on the current state. Returns the code and the pending record; changes nothing.
+    /// The fuel of the trial migration comes back with either outcome.
+    fn check_deploy(
+        &mut self,
+        tx: &SignedTransaction,
+        ctx: CallContext,
+    ) -> Result<(Vec<u8>, PendingUpgrade, u64), (String, u64)> {
+        let refuse = |m: String| Err((m, 0));
+        if !self.operators.contains(&tx.tx.signer) {
+            return refuse(format!(
+                "only an operator may deploy contract code; {} is not one",
+                tx.tx.signer
+            ));
+        }
+        let args = match DeployContract::decode(&tx.tx.args) {
+            Ok(a) => a,
+            Err(e) => return refuse(format!("malformed deployment: {e}")),
+        };
+        let new = match self.runtime.load(&args.wasm) {
+            Ok(c) => c,
+            Err(e) => return refuse(format!("invalid contract code: {e}")),
+        };
+        if let Err(e) = self.sync_contract() {
+            return refuse(e.to_string());
+        }
+        let current = self.contract.version();
+        if new.version() <= current {
+            return refuse(format!(
+                "the new code declares version {}, which is not greater than the version in force ({current})",
+                new.version()
+            ));
+        }
+        if let Some(p) = self.pending() {
+            return refuse(format!(
+                "version {} is already waiting to activate at height {}; deploy again after it has",
+                p.version, p.activate_at
+            ));
+        }
+        let activate_at = args.activate_at.unwrap_or(ctx.height + 1);
+        if activate_at <= ctx.height {
+            return refuse(format!(
+                "activation height {activate_at} is not above the deploying block ({})",
+                ctx.height
+            ));
+        }
+        let mut fuel = 0;
+        if new.has_migrate() {
+            let storage = std::mem::take(&mut self.state.contract);
+            let (storage, outcome) = self.runtime.run(
+                &new,
+                storage,
+                ctx,
+                Entry::Migrate,
+                current.to_le_bytes().to_vec(),
+            );
+            self.state.contract = storage;
+            fuel = outcome.fuel_used;
+            if let Err(e) = outcome.result {
+                return Err((
+                    format!("the new code's migration fails on the current state: {e}"),
+                    fuel,
+                ));
+            }
+        }
+        let pending = PendingUpgrade {
+            version: new.version(),
+            code_hash: Hash(new.code_hash()),
+            code_bytes: args.wasm.len() as u64,
+            deployed_at: ctx.height,
+            activate_at,
+            deploy_tx: tx.hash(),
+            deployer: tx.tx.signer,
+        };
+        Ok((args.wasm, pending, fuel))
+    }
+
+    /// `system.deployContract`: records the code as pending. Returns the receipt's event.
+    fn deploy(
+        &mut self,
+        tx: &SignedTransaction,
+        ctx: CallContext,
+        undo: &mut Undo,
+    ) -> Result<(String, u64), (String, u64)> {
+        let (wasm, pending, fuel) = self.check_deploy(tx, ctx)?;
+        let event = serde_json::json!({
+            "type": "contractDeployed",
+            "version": pending.version,
+            "codeHash": pending.code_hash,
+            "activateAt": pending.activate_at,
+        })
+        .to_string();
+        self.put(upgrade::PENDING_CODE_KEY.to_vec(), Some(wasm), undo);
+        self.put(
+            upgrade::PENDING_KEY.to_vec(),
+            Some(json_bytes(&pending)),
+            undo,
+        );
+        Ok((event, fuel))
+    }
+
+    /// Stateful checks of a deployment before it enters the mempool: what its execution on
+    /// the current state would check, so that a bad upgrade is refused with a clear error.
+    pub fn validate_deploy(&mut self, tx: &SignedTransaction, height: u64) -> Result<(), String> {
+        let ctx = CallContext {
+            caller: tx.tx.signer.0,
+            height,
+            timestamp: 0,
+        };
+        self.check_deploy(tx, ctx).map(|_| ()).map_err(|(e, _)| e)
+    }
+
+    /// Activates the pending upgrade if it is due at `ctx.height`: runs the new code's
+    /// migration once; on success the new code is in force from this block on, on failure the
+    /// old code stays. Either way the outcome joins the history.
+    fn activate_due(&mut self, ctx: CallContext, undo: &mut Undo) -> Result<(), ExecutorError> {
+        let Some(pending) = self.pending() else {
+            return Ok(());
+        };
+        if pending.activate_at > ctx.height {
+            return Ok(());
+        }
+        let wasm = self
+            .state
+            .contract
+            .get(upgrade::PENDING_CODE_KEY)
+            .cloned()
+            .ok_or_else(|| ExecutorError::Mismatch("pending upgrade without code".into()))?;
+        self.sync_contract()?;
+        let previous = self.contract.version();
+        let mut error = None;
+        match self.runtime.load(&wasm) {
+            Err(e) => error = Some(format!("the code no longer loads: {e}")),
+            Ok(new) if new.has_migrate() => {
+                let ctx = CallContext {
+                    caller: pending.deployer.0,
+                    ..ctx
+                };
+                let outcome = self.run_entry(
+                    &new,
+                    ctx,
+                    Entry::Migrate,
+                    previous.to_le_bytes().to_vec(),
+                    undo,
+                );
+                if let Err(e) = outcome.result {
+                    error = Some(format!("migration failed: {e}"));
+                }
+            }
+            Ok(_) => {}
+        }
+        if error.is_none() {
+            let active = ActiveContract {
+                version: pending.version,
+                code_hash: pending.code_hash,
+                activated_at: ctx.height,
+                deploy_tx: Some(pending.deploy_tx),
+            };
+            self.put(upgrade::CODE_KEY.to_vec(), Some(wasm), undo);
+            self.put(
+                upgrade::ACTIVE_KEY.to_vec(),
+                Some(json_bytes(&active)),
+                undo,
+            );
+        }
+        let mut history = self.history();
+        history.push(UpgradeRecord {
+            version: pending.version,
+            code_hash: pending.code_hash,
+            deployed_at: pending.deployed_at,
+            activate_at: ctx.height,
+            deploy_tx: pending.deploy_tx,
+            deployer: pending.deployer,
+            previous_version: previous,
+            outcome: if error.is_none() {
+                UpgradeOutcome::Activated
+            } else {
+                UpgradeOutcome::Failed
+            },
+            error,
+        });
+        self.put(
+            upgrade::HISTORY_KEY.to_vec(),
+            Some(json_bytes(&history)),
+            undo,
+        );
+        self.put(upgrade::PENDING_KEY.to_vec(), None, undo);
+        self.put(upgrade::PENDING_CODE_KEY.to_vec(), None, undo);
+        Ok(())
+    }
+
+    fn record<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Option<T> {
+        // The records are written by this module only; an unreadable one reads as absent.
+        serde_json::from_slice(self.state.contract.get(key)?).ok()
+    }
+
+    fn pending(&self) -> Option<PendingUpgrade> {
+        self.record(upgrade::PENDING_KEY)
+    }
+
+    fn history(&self) -> Vec<UpgradeRecord> {
+        self.record(upgrade::HISTORY_KEY).unwrap_or_default()
+    }
+
+    /// The code in force, the upgrade waiting and the history of upgrades.
+    pub fn contract_status(&self) -> ContractStatus {
+        let active = self
+            .record(upgrade::ACTIVE_KEY)
+            .unwrap_or_else(|| ActiveContract {
+                version: self.genesis_contract.version(),
+                code_hash: Hash(self.genesis_contract.code_hash()),
+                activated_at: 0,
+                deploy_tx: None,
+            });
+        ContractStatus {
+            active,
+            pending: self.pending(),
+            history: self.history(),
+        }
+    }
+
+    /// Makes `self.contract` the code the state says is in force (compiled once: the runtime
+    /// caches modules by hash).
+    fn sync_contract(&mut self) -> Result<(), ExecutorError> {
+        let Some(active) = self.record::<ActiveContract>(upgrade::ACTIVE_KEY) else {
+            self.contract = self.genesis_contract.clone();
+            return Ok(());
+        };
+        if self.contract.code_hash() == active.code_hash.0 {
+            return Ok(());
+        }
+        let wasm = self.state.contract.get(upgrade::CODE_KEY).ok_or_else(|| {
+            ExecutorError::Mismatch("the state names contract code it lacks".into())
+        })?;
+        let contract = self.runtime.load(wasm)?;
+        if contract.code_hash() != active.code_hash.0 {
+            return Err(ExecutorError::Mismatch(format!(
+                "the stored contract code does not hash to {}",
+                active.code_hash
+            )));
+        }
+        self.contract = contract;
+        Ok(())
+    }
+
+    /// Stages `wasm` to take over at `activate_at` as if an operator had deployed it, without
+    /// the deployment's checks of signer and version: for `v2v contract dry-run`, which
+    /// replays finalized blocks against new code. The migration runs at activation.
+    pub fn stage_upgrade(&mut self, wasm: Vec<u8>, activate_at: u64) -> Result<u32, ExecutorError> {
+        let new = self.runtime.load(&wasm)?;
+        let pending = PendingUpgrade {
+            version: new.version(),
+            code_hash: Hash(new.code_hash()),
+            code_bytes: wasm.len() as u64,
+            deployed_at: activate_at.saturating_sub(1),
+            activate_at,
+            deploy_tx: Hash::ZERO,
+            deployer: PublicKey::default(),
+        };
+        let mut undo = Undo::new();
+        self.put(upgrade::PENDING_CODE_KEY.to_vec(), Some(wasm), &mut undo);
+        self.put(
+            upgrade::PENDING_KEY.to_vec(),
+            Some(json_bytes(&pending)),
+            &mut undo,
+        );
+        Ok(new.version())
     }
 
     /// Undoes an executed block that will not be finalized.
@@ -561,6 +912,7 @@ impl Executor {
         args_json: &str,
         height: u64,
     ) -> Result<serde_json::Value, ExecutorError> {
+        self.sync_contract()?;
         let input = v2v_abi::host::encode_entry_input(method, args_json.as_bytes());
         let ctx = CallContext {
             caller: [0u8; 32],
@@ -582,3 +934,10 @@ impl Executor {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upgrade_tests;
+
+/// The JSON of an upgrade record (serialising these plain structs cannot fail).
+fn json_bytes(v: &impl serde::Serialize) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}

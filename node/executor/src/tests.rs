@@ -8,7 +8,7 @@ use v2v_storage::{MemStore, RocksStore, Store};
 
 use crate::{BlockLimits, Executor, Mode, Skipped, runtime_for};
 
-const LIMITS: BlockLimits = BlockLimits {
+pub(crate) const LIMITS: BlockLimits = BlockLimits {
     max_txs: 1000,
     max_bytes: 1 << 20,
 };
@@ -25,7 +25,7 @@ fn tx(key: &Keypair, chain: Hash, nonce: u64, call: &MarketCall) -> SignedTransa
     .sign(key)
 }
 
-fn raw_tx(key: &Keypair, chain: Hash, nonce: u64, method: &str) -> SignedTransaction {
+pub(crate) fn raw_tx(key: &Keypair, chain: Hash, nonce: u64, method: &str) -> SignedTransaction {
     UnsignedTransaction {
         chain_id: chain,
         signer: key.public(),
@@ -37,7 +37,7 @@ fn raw_tx(key: &Keypair, chain: Hash, nonce: u64, method: &str) -> SignedTransac
     .sign(key)
 }
 
-fn header_after(exec: &Executor, store: &dyn Store) -> Header {
+pub(crate) fn header_after(exec: &Executor, store: &dyn Store) -> Header {
     let (height, hash) = store.head().unwrap().unwrap();
     let _ = exec;
     Header {
@@ -52,7 +52,7 @@ fn header_after(exec: &Executor, store: &dyn Store) -> Header {
 }
 
 /// Executes and commits one block; returns its receipts' (success, error).
-fn run_block(
+pub(crate) fn run_block(
     exec: &mut Executor,
     store: &dyn Store,
     txs: Vec<SignedTransaction>,
@@ -362,7 +362,7 @@ const HOSTILE_WAT: &str = r#"
     i32.const 0))
 "#;
 
-fn hostile_spec() -> ChainSpec {
+pub(crate) fn hostile_spec() -> ChainSpec {
     let (mut spec, _, _) = dev();
     let wasm = wat::parse_str(HOSTILE_WAT).unwrap();
     spec.contract.code_hash = format!("0x{}", hex_encode(blake3::hash(&wasm).as_bytes()));

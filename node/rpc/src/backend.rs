@@ -32,6 +32,9 @@ pub enum SubmitError {
     MempoolFull(String),
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// A stateful check failed (a contract deployment that its execution would refuse).
+    #[error("{0}")]
+    Rejected(String),
 }
 
 /// A failure while answering a read.

@@ -18,6 +18,9 @@ pub mod codes {
     pub const TX_DUPLICATE: i32 = 1008;
     pub const MEMPOOL_FULL: i32 = 1009;
     pub const SHUTTING_DOWN: i32 = 1010;
+    /// A contract deployment refused by its stateful checks (signer, code, version,
+    /// activation height, migration).
+    pub const TX_REJECTED: i32 = 1011;
     pub const NOT_FOUND: i32 = 2001;
     pub const INVALID_PARAMS: i32 = -32602;
     pub const QUERY_FAILED: i32 = 3001;
@@ -44,6 +47,7 @@ impl From<SubmitError> for ErrorObjectOwned {
             SubmitError::Duplicate(_) => codes::TX_DUPLICATE,
             SubmitError::MempoolFull(_) => codes::MEMPOOL_FULL,
             SubmitError::ShuttingDown => codes::SHUTTING_DOWN,
+            SubmitError::Rejected(_) => codes::TX_REJECTED,
         };
         error(code, e.to_string())
     }

@@ -37,7 +37,7 @@ impl Backend for NodeBackend {
             genesis_hash: self.0.genesis_hash,
             engine: s.consensus.engine.as_str().into(),
             validators: s.validators.len() as u32,
-            contract_version: self.0.contract.1,
+            contract_version: self.0.contract().active.version,
         }
     }
 
@@ -144,10 +144,11 @@ impl Backend for NodeBackend {
     }
 
     fn contract(&self) -> ContractInfo {
+        let status = self.0.contract();
         ContractInfo {
-            code_hash: Hash(self.0.contract.0),
-            version: self.0.contract.1,
-            deployed_at: 0,
+            code_hash: status.active.code_hash,
+            version: status.active.version,
+            deployed_at: status.active.activated_at,
         }
     }
 

@@ -138,6 +138,14 @@ pub(crate) fn verify(shared: &Shared, block: Block) -> Result<Candidate, String>
     {
         let pool = shared.mempool();
         for tx in &block.txs {
+            let max = shared.spec.max_tx_len(&tx.tx.method);
+            if tx.encoded().len() > max {
+                return Err(format!(
+                    "transaction {} is {} bytes, the limit is {max}",
+                    tx.hash(),
+                    tx.encoded().len()
+                ));
+            }
             if tx.tx.chain_id != shared.genesis_hash {
                 return Err(format!("transaction {} is for another chain", tx.hash()));
             }
@@ -173,6 +181,20 @@ pub(crate) fn finalize(
         executor
             .apply(&record)
             .map_err(|e| format!("installing the state of block {}: {e}", header.height))?;
+        if touches_upgrade_records(&record) {
+            let status = executor.contract_status();
+            if let Some(p) = &status.pending {
+                info!(version = p.version, activate_at = p.activate_at, code_hash = %p.code_hash, "contract upgrade deployed");
+            }
+            if let Some(last) = status
+                .history
+                .last()
+                .filter(|r| r.activate_at == header.height)
+            {
+                info!(version = last.version, outcome = ?last.outcome, error = ?last.error, "contract upgrade at this height");
+            }
+            *shared.contract() = status;
+        }
         let mut pool = shared.mempool();
         for tx in &record.block.txs {
             pool.remove(&tx.hash());
@@ -202,6 +224,14 @@ pub(crate) fn finalize(
     Ok(())
 }
 
+/// Whether a block wrote the node's own keys (the contract code and upgrade records).
+fn touches_upgrade_records(record: &Candidate) -> bool {
+    record
+        .contract_writes
+        .iter()
+        .any(|(k, _)| k.first() == Some(&v2v_abi::host::RESERVED_KEY_PREFIX))
+}
+
 /// Why a snapshot was not installed.
 pub(crate) enum SnapshotError {
     /// The peer's snapshot does not hold up: ignore it (and ask someone else).
@@ -219,7 +249,7 @@ pub(crate) fn install_snapshot(
     snapshot: crate::wire::Snapshot,
 ) -> Result<(u64, Hash, Certificate), SnapshotError> {
     use SnapshotError::{Fatal, Refused};
-    let max_tx = shared.spec.consensus.max_tx_bytes as usize;
+    let max_tx = shared.spec.max_decode_len();
     let block = Block::decode(&snapshot.block, max_tx).map_err(|e| Refused(e.to_string()))?;
     let certificate =
         Certificate::decode(&snapshot.certificate).map_err(|e| Refused(e.to_string()))?;
@@ -249,6 +279,7 @@ pub(crate) fn install_snapshot(
         executor
             .apply(&record)
             .map_err(|e| Fatal(format!("installing the snapshot's state: {e}")))?;
+        *shared.contract() = executor.contract_status();
     }
     shared.finalized_height.store(height, Ordering::Release);
     info!(height, %hash, "installed a state snapshot");

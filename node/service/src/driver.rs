@@ -209,8 +209,9 @@ impl Driver {
         self.shared.store.hash_at(height).map_err(|e| e.to_string())
     }
 
+    /// The largest transaction of any kind (a contract deployment may exceed `maxTxBytes`).
     fn max_tx_len(&self) -> usize {
-        self.shared.spec.consensus.max_tx_bytes as usize
+        self.shared.spec.max_decode_len()
     }
 
     fn spawn_event_after(&self, after: Duration, event: Event) {

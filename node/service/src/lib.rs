@@ -21,9 +21,9 @@ use tokio::task::JoinHandle;
 use v2v_chain_spec::ChainSpec;
 use v2v_consensus::{Engine, EngineConfig, ValidatorSet, new_engine};
 use v2v_crypto::ValidatorSecrets;
-use v2v_executor::{Executor, runtime_for};
+use v2v_executor::{ContractStatus, Executor, runtime_for};
 use v2v_network::{Multiaddr, NetworkConfig, PeerEntry, PeerId};
-use v2v_primitives::{Hash, Header, Keypair, PublicKey, SignedTransaction};
+use v2v_primitives::{Hash, Header, Keypair, PublicKey, SignedTransaction, TxError};
 use v2v_rpc::{FinalizedBlock, RpcConfig, SubmitError};
 use v2v_storage::{RocksStore, Store};
 
@@ -112,7 +112,9 @@ pub(crate) struct Shared {
     /// Every block finalized by execution, with its receipts (for subscriptions).
     pub blocks: broadcast::Sender<Arc<FinalizedBlock>>,
     pub finalized_height: AtomicU64,
-    pub contract: ([u8; 32], u32),
+    /// The contract in force, the upgrade waiting and the history (refreshed when a
+    /// finalized block touches them).
+    pub contract: Mutex<ContractStatus>,
     /// The validator network (absent on a chain of one validator).
     pub net: Option<net::Net>,
     /// The peers connected now.
@@ -141,6 +143,10 @@ impl Shared {
         self.mempool.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    pub fn contract(&self) -> MutexGuard<'_, ContractStatus> {
+        self.contract.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn finalized(&self) -> u64 {
         self.finalized_height.load(Ordering::Acquire)
     }
@@ -148,8 +154,16 @@ impl Shared {
     /// Checks a transaction (size, encoding, chain, signature, replay, nonce) and adds it to
     /// the mempool. Transactions from clients and from peers' gossip come in here.
     pub fn admit(&self, bytes: &[u8]) -> Result<SignedTransaction, SubmitError> {
-        let max = self.spec.consensus.max_tx_bytes as usize;
-        let tx = SignedTransaction::check(bytes, max, self.genesis_hash)?;
+        let tx = SignedTransaction::check(bytes, self.spec.max_decode_len(), self.genesis_hash)?;
+        // Only a contract deployment may exceed maxTxBytes.
+        let max = self.spec.max_tx_len(&tx.tx.method);
+        if bytes.len() > max {
+            return Err(TxError::TooLarge {
+                len: bytes.len(),
+                max,
+            }
+            .into());
+        }
         let hash = tx.hash();
         // A transaction already finalized is a replay, whatever its nonce says.
         if let Ok(Some(_)) = self.store.tx_location(&hash) {
@@ -159,6 +173,14 @@ impl Shared {
             .store
             .nonce(&tx.tx.signer)
             .map_err(|e| SubmitError::MempoolFull(format!("storage error: {e}")))?;
+        // A deployment is checked as its execution would check it (signer, code, version,
+        // migration), so that a bad upgrade is refused here with its reason.
+        if tx.tx.method == v2v_abi::DEPLOY_METHOD {
+            let height = self.finalized() + 1;
+            self.executor()
+                .validate_deploy(&tx, height)
+                .map_err(SubmitError::Rejected)?;
+        }
         self.mempool().insert(tx.clone(), next)?;
         Ok(tx)
     }
@@ -291,7 +313,7 @@ async fn start_network(
     config.max_message_bytes = (spec.consensus.max_block_bytes as usize)
         .saturating_mul(4)
         .max(16 << 20);
-    config.max_gossip_bytes = spec.consensus.max_tx_bytes as usize + 1024;
+    config.max_gossip_bytes = spec.max_decode_len() + 1024;
     let (handle, events) = v2v_network::start(config).await?;
     Ok((
         net::Net {
@@ -350,10 +372,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, ServiceError> {
         .head()
         .map_err(store_err)?
         .ok_or_else(|| ServiceError::Other("head missing after open".into()))?;
-    let contract = (
-        executor.contract().code_hash(),
-        executor.contract().version(),
-    );
+    let contract = Mutex::new(executor.contract_status());
     let (heads, _) = broadcast::channel(1024);
     let (blocks, _) = broadcast::channel(SUBSCRIPTION_BUFFER_BLOCKS);
     let shared = Arc::new(Shared {

@@ -68,7 +68,16 @@ pub mod export {
     pub const CALL: &str = "v2v_call";
     /// `() -> i32`: a read-only query; input is `method` then JSON arguments; output is JSON.
     pub const QUERY: &str = "v2v_query";
+    /// Optional, `() -> i32`: run once when this code takes over from older code, before
+    /// any transaction; input is the previous version (u32 little-endian). An error (or a
+    /// trap, or running out of fuel) cancels the upgrade and leaves the old code in force.
+    pub const MIGRATE: &str = "v2v_migrate";
 }
+
+/// Storage keys starting with this byte belong to the node (the contract code and upgrade
+/// records): a contract can neither read nor write them, and never sees them when it
+/// iterates.
+pub const RESERVED_KEY_PREFIX: u8 = b':';
 
 /// Status returned by the entry points.
 pub const STATUS_OK: i32 = 0;

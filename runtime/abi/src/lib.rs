@@ -11,6 +11,8 @@ pub mod call;
 pub mod codec;
 pub mod genesis;
 pub mod host;
+pub mod upgrade;
 
 pub use call::{MarketCall, Resolution, Side};
 pub use codec::{DecodeError, Reader, Writer};
+pub use upgrade::{DEPLOY_METHOD, DeployContract};

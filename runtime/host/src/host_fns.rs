@@ -3,7 +3,8 @@
 use std::fmt;
 
 use v2v_abi::host::{
-    IMPORT_MODULE, MAX_EVENT_LEN, MAX_KEY_LEN, MAX_OUTPUT_LEN, MAX_VALUE_LEN, import,
+    IMPORT_MODULE, MAX_EVENT_LEN, MAX_KEY_LEN, MAX_OUTPUT_LEN, MAX_VALUE_LEN, RESERVED_KEY_PREFIX,
+    import,
 };
 use wasmtime::{Caller, Extern, Linker, Memory, ResourceLimiter, Trap};
 
@@ -196,6 +197,23 @@ fn set_return(caller: &mut Caller<'_, HostState>, value: Option<Vec<u8>>) -> was
     }
 }
 
+fn reserved() -> wasmtime::Error {
+    fail("storage keys starting with ':' belong to the node")
+}
+
+/// Reads a storage key the contract passed; the node's own keys are out of its reach.
+fn contract_key(
+    caller: &mut Caller<'_, HostState>,
+    ptr: i32,
+    len: i32,
+) -> wasmtime::Result<Vec<u8>> {
+    let key = read_bytes(caller, ptr, len, MAX_KEY_LEN, "key")?;
+    if key.first() == Some(&RESERVED_KEY_PREFIX) {
+        return Err(reserved());
+    }
+    Ok(key)
+}
+
 pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     let m = IMPORT_MODULE;
     linker.func_wrap(
@@ -238,7 +256,7 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         m,
         import::STORAGE_GET,
         |mut caller: Caller<'_, HostState>, kp: i32, kl: i32| -> wasmtime::Result<i64> {
-            let key = read_bytes(&mut caller, kp, kl, MAX_KEY_LEN, "key")?;
+            let key = contract_key(&mut caller, kp, kl)?;
             let st = caller.data();
             let value = st.overlay.get(&st.base, &key).map(<[u8]>::to_vec);
             set_return(&mut caller, value)
@@ -253,7 +271,7 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          vp: i32,
          vl: i32|
          -> wasmtime::Result<()> {
-            let key = read_bytes(&mut caller, kp, kl, MAX_KEY_LEN, "key")?;
+            let key = contract_key(&mut caller, kp, kl)?;
             let value = read_bytes(&mut caller, vp, vl, MAX_VALUE_LEN, "value")?;
             charge(
                 &mut caller,
@@ -267,7 +285,7 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         m,
         import::STORAGE_REMOVE,
         |mut caller: Caller<'_, HostState>, kp: i32, kl: i32| -> wasmtime::Result<()> {
-            let key = read_bytes(&mut caller, kp, kl, MAX_KEY_LEN, "key")?;
+            let key = contract_key(&mut caller, kp, kl)?;
             caller.data_mut().overlay.remove(key);
             Ok(())
         },
@@ -283,13 +301,22 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          has_after: i32|
          -> wasmtime::Result<i64> {
             let prefix = read_bytes(&mut caller, pp, pl, MAX_KEY_LEN, "prefix")?;
+            if prefix.first() == Some(&RESERVED_KEY_PREFIX) {
+                return Err(reserved());
+            }
             let after = if has_after != 0 {
                 Some(read_bytes(&mut caller, ap, al, MAX_KEY_LEN, "key")?)
             } else {
                 None
             };
             let st = caller.data();
-            let next = st.overlay.next_key(&st.base, &prefix, after.as_deref());
+            let mut next = st.overlay.next_key(&st.base, &prefix, after.as_deref());
+            // Only an empty prefix can reach the node's keys: step over all of them.
+            if next.as_ref().and_then(|k| k.first()) == Some(&RESERVED_KEY_PREFIX) {
+                let mut past = vec![RESERVED_KEY_PREFIX];
+                past.resize(MAX_KEY_LEN + 1, 0xff);
+                next = st.overlay.next_key(&st.base, &prefix, Some(&past));
+            }
             set_return(&mut caller, next)
         },
     )?;

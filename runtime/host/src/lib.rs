@@ -84,6 +84,9 @@ pub enum Entry {
     Call,
     /// A read-only query (`v2v_query`); its writes are discarded.
     Query,
+    /// The migration of new code taking over (`v2v_migrate`, optional: see
+    /// [`Contract::has_migrate`]).
+    Migrate,
 }
 
 impl Entry {
@@ -92,6 +95,7 @@ impl Entry {
             Entry::Init => export::INIT,
             Entry::Call => export::CALL,
             Entry::Query => export::QUERY,
+            Entry::Migrate => export::MIGRATE,
         }
     }
 }
@@ -120,6 +124,7 @@ pub struct Outcome {
 pub struct Contract {
     code_hash: [u8; 32],
     version: u32,
+    has_migrate: bool,
     pre: InstancePre<host_fns::HostState>,
 }
 
@@ -139,6 +144,11 @@ impl Contract {
 
     pub fn version(&self) -> u32 {
         self.version
+    }
+
+    /// Whether the code exports a migration entry point (`v2v_migrate`).
+    pub fn has_migrate(&self) -> bool {
+        self.has_migrate
     }
 }
 
@@ -216,7 +226,7 @@ impl Runtime {
                 });
             }
         }
-        check_exports(&module)?;
+        let has_migrate = check_exports(&module)?;
         let pre = self
             .linker
             .instantiate_pre(&module)
@@ -225,6 +235,7 @@ impl Runtime {
         let contract = Arc::new(Contract {
             code_hash,
             version,
+            has_migrate,
             pre,
         });
         self.lock_cache().insert(code_hash, contract.clone());
@@ -324,7 +335,8 @@ fn classify(e: &wasmtime::Error, fuel: u64, memory_hit: bool, memory_bytes: usiz
     }
 }
 
-fn check_exports(module: &Module) -> Result<(), LoadError> {
+/// Checks the required exports; returns whether the optional migration entry is exported.
+fn check_exports(module: &Module) -> Result<bool, LoadError> {
     let func_ok = |name: &'static str, results: &[ValType]| -> Result<(), LoadError> {
         match module.get_export(name) {
             Some(ExternType::Func(f))
@@ -344,5 +356,8 @@ fn check_exports(module: &Module) -> Result<(), LoadError> {
     for name in [export::VERSION, export::INIT, export::CALL, export::QUERY] {
         func_ok(name, &[ValType::I32])?;
     }
-    Ok(())
+    match module.get_export(export::MIGRATE) {
+        None => Ok(false),
+        Some(_) => func_ok(export::MIGRATE, &[ValType::I32]).map(|()| true),
+    }
 }
