@@ -22,8 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use v2v_abi::MarketCall;
 use v2v_primitives::{Hash, Keypair};
-use v2v_rpc::jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use v2v_rpc::{AuthorApiClient, SystemApiClient};
+use v2v_rpc_client::{AuthorApiClient, HttpClient, SystemApiClient};
 
 use crate::testnet_cmd::{Validator, free_ports, spawn_validator, stop_all};
 use crate::wallet::{signed_hex, wait_finalized};
@@ -166,9 +165,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 fn client(url: &str) -> anyhow::Result<HttpClient> {
-    Ok(HttpClientBuilder::default()
-        .request_timeout(Duration::from_secs(30))
-        .build(url)?)
+    Ok(v2v_rpc_client::connect_http(url)?)
 }
 
 struct Sender {

@@ -2,7 +2,7 @@
 
 use clap::{Args, Subcommand};
 use v2v_primitives::Hash;
-use v2v_rpc::{BlockId, ChainApiClient, StateApiClient, TxApiClient};
+use v2v_rpc_client::{BlockId, ChainApiClient, StateApiClient, TxApiClient};
 
 use crate::wallet::RpcTarget;
 

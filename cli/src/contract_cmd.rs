@@ -14,7 +14,7 @@ use v2v_chain_spec::ChainSpec;
 use v2v_crypto::{KeyFile, Keypair};
 use v2v_executor::{BlockLimits, Executor, Mode, runtime_for};
 use v2v_primitives::{Hash, Header, UnsignedTransaction};
-use v2v_rpc::ReceiptJson;
+use v2v_rpc_client::ReceiptJson;
 
 #[derive(Debug, Subcommand)]
 pub enum ContractCommand {

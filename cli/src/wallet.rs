@@ -11,11 +11,9 @@ use serde_json::{Value, json};
 use v2v_abi::MarketCall;
 use v2v_crypto::{KeyFile, Keypair};
 use v2v_primitives::{Hash, UnsignedTransaction};
-use v2v_rpc::jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use v2v_rpc::jsonrpsee::ws_client::{WsClient, WsClientBuilder};
-use v2v_rpc::{
-    AuthorApiClient, MarketApiClient, StateApiClient, SystemApiClient, TxApiClient, TxLookup,
-    TxStatus,
+use v2v_rpc_client::{
+    AuthorApiClient, HttpClient, MarketApiClient, StateApiClient, SystemApiClient, TxApiClient,
+    TxLookup, TxStatus, WsClient, codes, error_code, submit_and_watch_with,
 };
 
 use crate::amount::{format_credits, parse_credits};
@@ -29,23 +27,12 @@ pub struct RpcTarget {
 
 impl RpcTarget {
     pub fn client(&self) -> anyhow::Result<HttpClient> {
-        HttpClientBuilder::default()
-            .request_timeout(Duration::from_secs(30))
-            .build(&self.rpc)
-            .with_context(|| format!("connecting to {}", self.rpc))
+        Ok(v2v_rpc_client::connect_http(&self.rpc)?)
     }
 
     /// A WebSocket client to the same port (subscriptions): `http://` becomes `ws://`.
     pub async fn ws_client(&self) -> anyhow::Result<WsClient> {
-        let url = match self.rpc.strip_prefix("http://") {
-            Some(rest) => format!("ws://{rest}"),
-            None => self.rpc.clone(),
-        };
-        WsClientBuilder::default()
-            .request_timeout(Duration::from_secs(30))
-            .build(&url)
-            .await
-            .with_context(|| format!("connecting to {url}"))
+        Ok(v2v_rpc_client::connect_ws(&self.rpc).await?)
     }
 }
 
@@ -656,44 +643,24 @@ pub async fn submit_and_wait(
         return Ok(());
     }
     let ws = target.ws_client().await?;
-    let mut sub = ws.submit_and_watch_transaction(hex).await?;
-    let deadline = Instant::now() + Duration::from_secs(opts.wait_timeout);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let event = match tokio::time::timeout(left, sub.next()).await {
-            Err(_) => bail!(
-                "the transaction was not finalized within {} s",
-                opts.wait_timeout
-            ),
-            Ok(None) => bail!("the node closed the subscription"),
-            Ok(Some(e)) => e?,
-        };
-        match event {
-            TxStatus::Accepted { hash } => println!("submitted {} ({hash})", call.method()),
-            TxStatus::Included { .. } => {}
-            TxStatus::Finalized {
-                height,
-                index,
-                receipt,
-            } => {
-                println!("finalized in block {height} (index {index})");
-                if !receipt.success {
-                    bail!(
-                        "the transaction failed: {}",
-                        receipt.error.unwrap_or_else(|| "unknown error".into())
-                    );
-                }
-                for e in &receipt.events {
-                    println!("  event: {}", describe_event(e));
-                }
-                return Ok(());
-            }
-            TxStatus::Invalid { reason, code } => {
-                bail!("the node refused the transaction (code {code}): {reason}")
-            }
-            TxStatus::Dropped { reason } => bail!("the transaction was dropped: {reason}"),
+    let timeout = Duration::from_secs(opts.wait_timeout);
+    let done = submit_and_watch_with(&ws, hex, timeout, |event| {
+        if let TxStatus::Accepted { hash } = event {
+            println!("submitted {} ({hash})", call.method());
         }
+    })
+    .await?;
+    println!("finalized in block {} (index {})", done.height, done.index);
+    if !done.receipt.success {
+        bail!(
+            "the transaction failed: {}",
+            done.receipt.error.as_deref().unwrap_or("unknown error")
+        );
     }
+    for e in &done.receipt.events {
+        println!("  event: {}", describe_event(e));
+    }
+    Ok(())
 }
 
 /// `call` signed for the node's chain with the account's next nonce, as hex.
@@ -748,7 +715,7 @@ pub async fn wait_finalized(
         match client.get_by_hash(hash).await {
             Ok(found) => return Ok(found),
             Err(e) if start.elapsed() < timeout => {
-                let not_found = matches!(&e, v2v_rpc::jsonrpsee::core::ClientError::Call(o) if o.code() == v2v_rpc::codes::NOT_FOUND);
+                let not_found = error_code(&e) == Some(codes::NOT_FOUND);
                 if !not_found {
                     return Err(e.into());
                 }

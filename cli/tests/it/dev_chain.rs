@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use v2v_abi::MarketCall;
 use v2v_primitives::{Hash, Keypair};
-use v2v_rpc::jsonrpsee::core::ClientError;
-use v2v_rpc::jsonrpsee::core::client::ClientT;
-use v2v_rpc::jsonrpsee::http_client::HttpClient;
-use v2v_rpc::{
+use v2v_rpc_client::jsonrpsee::core::ClientError;
+use v2v_rpc_client::jsonrpsee::core::client::ClientT;
+use v2v_rpc_client::jsonrpsee::http_client::HttpClient;
+use v2v_rpc_client::{
     AuthorApiClient, BlockId, ChainApiClient, MarketApiClient, StateApiClient, SystemApiClient,
     TxApiClient, TxLookup, codes,
 };
@@ -65,7 +65,7 @@ async fn dev_chain_end_to_end_with_restart() {
     assert_eq!(info.genesis_hash.to_hex(), node.genesis_hash);
     let chain = info.genesis_hash;
     let methods = c
-        .request::<serde_json::Value, _>("rpc_methods", v2v_rpc::jsonrpsee::rpc_params![])
+        .request::<serde_json::Value, _>("rpc_methods", v2v_rpc_client::jsonrpsee::rpc_params![])
         .await
         .unwrap();
     for m in [
@@ -308,7 +308,7 @@ async fn dev_chain_end_to_end_with_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finalized_heads_subscription_over_websocket() {
-    use v2v_rpc::jsonrpsee::ws_client::WsClientBuilder;
+    use v2v_rpc_client::jsonrpsee::ws_client::WsClientBuilder;
     let base = tempfile::tempdir().unwrap();
     let node = DevNode::start(base.path());
     let ws_url = node.rpc_url.replacen("http://", "ws://", 1);

@@ -6,8 +6,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use v2v_rpc::MarketApiClient;
-use v2v_rpc::jsonrpsee::http_client::HttpClientBuilder;
+use v2v_rpc_client::MarketApiClient;
+use v2v_rpc_client::jsonrpsee::http_client::HttpClientBuilder;
 
 use crate::support::{BIN, DevNode};
 

@@ -6,9 +6,9 @@ use std::time::Duration;
 use serde_json::json;
 use v2v_abi::MarketCall;
 use v2v_primitives::{Hash, Keypair};
-use v2v_rpc::jsonrpsee::core::client::Subscription;
-use v2v_rpc::jsonrpsee::ws_client::{WsClient, WsClientBuilder};
-use v2v_rpc::{
+use v2v_rpc_client::jsonrpsee::core::client::Subscription;
+use v2v_rpc_client::jsonrpsee::ws_client::{WsClient, WsClientBuilder};
+use v2v_rpc_client::{
     AuthorApiClient, ExplorerApiClient, MarketApiClient, StateApiClient, SystemApiClient,
     TradeEvent, TxStatus, codes,
 };
@@ -36,7 +36,11 @@ async fn next<T: serde::de::DeserializeOwned>(sub: &mut Subscription<T>, what: &
 
 /// Submits through `author_submitAndWatchTransaction` and checks the whole lifecycle;
 /// returns (hash, height, receipt).
-async fn watch_ok(ws: &WsClient, hex: String, what: &str) -> (Hash, u64, v2v_rpc::ReceiptJson) {
+async fn watch_ok(
+    ws: &WsClient,
+    hex: String,
+    what: &str,
+) -> (Hash, u64, v2v_rpc_client::ReceiptJson) {
     let mut sub = ws.submit_and_watch_transaction(hex).await.unwrap();
     let TxStatus::Accepted { hash } = next(&mut sub, what).await else {
         panic!("{what}: the first event is not accepted");
@@ -213,7 +217,7 @@ async fn wallet_and_explorer_api_over_real_sockets() {
     assert_eq!(found["account"]["clientId"], "alice");
     for nothing in ["nobody-here", "0x00", &format!("0x{}", "ab".repeat(32))] {
         match c.search(nothing.into()).await {
-            Err(v2v_rpc::jsonrpsee::core::ClientError::Call(e)) => {
+            Err(v2v_rpc_client::jsonrpsee::core::ClientError::Call(e)) => {
                 assert_eq!(e.code(), codes::NOT_FOUND, "{nothing}")
             }
             other => panic!("search {nothing}: {other:?}"),

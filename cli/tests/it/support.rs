@@ -245,8 +245,8 @@ pub fn run_until_line(args: &[&str], needle: &str, within: Duration) -> (Child, 
 }
 
 /// An HTTP JSON-RPC client with a 20 s request timeout.
-pub fn client(url: &str) -> v2v_rpc::jsonrpsee::http_client::HttpClient {
-    v2v_rpc::jsonrpsee::http_client::HttpClientBuilder::default()
+pub fn client(url: &str) -> v2v_rpc_client::jsonrpsee::http_client::HttpClient {
+    v2v_rpc_client::jsonrpsee::http_client::HttpClientBuilder::default()
         .request_timeout(Duration::from_secs(20))
         .build(url)
         .unwrap()

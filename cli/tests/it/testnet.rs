@@ -12,9 +12,11 @@ use v2v_abi::MarketCall;
 use v2v_chain_spec::{EngineKind, FullNodeSpec};
 use v2v_crypto::KeyFile;
 use v2v_primitives::{Hash, Keypair, UnsignedTransaction};
-use v2v_rpc::jsonrpsee::core::ClientError;
-use v2v_rpc::jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use v2v_rpc::{AuthorApiClient, BlockId, ChainApiClient, SystemApiClient, TxApiClient, codes};
+use v2v_rpc_client::jsonrpsee::core::ClientError;
+use v2v_rpc_client::jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use v2v_rpc_client::{
+    AuthorApiClient, BlockId, ChainApiClient, SystemApiClient, TxApiClient, codes,
+};
 
 use crate::support::{NodeProcess, run_until_line};
 

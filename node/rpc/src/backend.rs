@@ -5,8 +5,7 @@ use std::sync::Arc;
 use thiserror::Error;
 use tokio::sync::broadcast;
 use v2v_primitives::{Block, Hash, Header, PublicKey, Receipt, SignedTransaction, TxError};
-
-use crate::types::{ChainInfo, ContractInfo, Health, PeerInfo, ValidatorInfo};
+use v2v_rpc_api::{ChainInfo, ContractInfo, Health, PeerInfo, ValidatorInfo};
 
 /// A finalized block with its receipts, as the node announces it.
 #[derive(Debug, Clone)]

@@ -1,33 +1,12 @@
-//! Error codes: stable numbers that clients can match on; the message says what happened.
+//! Errors as JSON-RPC error objects, with the codes of [`v2v_rpc_api::codes`].
 
 use jsonrpsee::types::ErrorObjectOwned;
 use v2v_primitives::TxError;
+pub use v2v_rpc_api::codes;
 
 use crate::backend::{BackendError, SubmitError};
 
-/// Every application error code the server returns (JSON-RPC's own codes, such as -32602
-/// for invalid parameters, are used as the specification defines them).
-pub mod codes {
-    pub const TX_TOO_LARGE: i32 = 1001;
-    pub const TX_UNDECODABLE: i32 = 1002;
-    pub const TX_UNSUPPORTED_VERSION: i32 = 1003;
-    pub const TX_BAD_SIGNATURE: i32 = 1004;
-    pub const TX_WRONG_CHAIN: i32 = 1005;
-    pub const TX_STALE_NONCE: i32 = 1006;
-    pub const TX_NONCE_TOO_FAR: i32 = 1007;
-    pub const TX_DUPLICATE: i32 = 1008;
-    pub const MEMPOOL_FULL: i32 = 1009;
-    pub const SHUTTING_DOWN: i32 = 1010;
-    /// A contract deployment refused by its stateful checks (signer, code, version,
-    /// activation height, migration).
-    pub const TX_REJECTED: i32 = 1011;
-    pub const NOT_FOUND: i32 = 2001;
-    pub const INVALID_PARAMS: i32 = -32602;
-    pub const QUERY_FAILED: i32 = 3001;
-    pub const STATE_UNAVAILABLE: i32 = 3002;
-    pub const INTERNAL: i32 = 5000;
-}
-
+/// An error object with an application code and a message.
 pub fn error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(code, message.into(), None::<()>)
 }

@@ -1,41 +1,15 @@
-//! `explorer_*`: what a block explorer needs, served from the node's own indexes (blocks by
+//! `explorer_*` served: what a block explorer needs, served from the node's own indexes (blocks by
 //! height and hash, transactions by hash, transactions by signer) and the contract's reads.
 
 use jsonrpsee::core::{RpcResult, async_trait};
-use jsonrpsee::proc_macros::rpc;
 use serde_json::{Value, json};
 use v2v_primitives::{Hash, PublicKey};
+use v2v_rpc_api::{
+    BlockId, ExplorerApiServer, ExplorerStats, HeaderJson, HistoryPage, MAX_PAGE, TxApiServer,
+};
 
-use crate::api::{Api, TxApiServer};
+use crate::api::Api;
 use crate::errors::{codes, error};
-use crate::types::{BlockId, ExplorerStats, HeaderJson, HistoryPage};
-
-/// Largest page of `explorer_latestBlocks` and `explorer_accountHistory`.
-pub const MAX_PAGE: u32 = 100;
-
-#[rpc(server, client, namespace = "explorer")]
-pub trait ExplorerApi {
-    /// What a string names: a height, a block hash, a transaction hash or a client id.
-    /// Returns `{ kind: "block", header }`, `{ kind: "transaction", tx }` or
-    /// `{ kind: "account", account }`.
-    #[method(name = "search")]
-    async fn search(&self, query: String) -> RpcResult<Value>;
-    /// The newest finalized headers, newest first (default 10, at most 100).
-    #[method(name = "latestBlocks")]
-    async fn latest_blocks(&self, limit: Option<u32>) -> RpcResult<Vec<HeaderJson>>;
-    /// A client's transactions (those its key signed), newest first, with receipts
-    /// (default 20 per page, at most 100).
-    #[method(name = "accountHistory")]
-    async fn account_history(
-        &self,
-        client_id: String,
-        cursor: Option<String>,
-        limit: Option<u32>,
-    ) -> RpcResult<HistoryPage>;
-    /// `{ blocks, txs, trades, volumeWh, txPerSecLastMinute }`.
-    #[method(name = "stats")]
-    async fn stats(&self) -> RpcResult<ExplorerStats>;
-}
 
 fn page(limit: Option<u32>, default: u32) -> RpcResult<usize> {
     match limit.unwrap_or(default) {

@@ -1,6 +1,8 @@
-//! The node's JSON-RPC API (`../shared/RPC.md`, `docs/rpc.md`), served by jsonrpsee over HTTP
-//! and WebSocket on one port. The API traits generate both the server and a typed client
-//! (used by the CLI and the tests). The node plugs in through [`Backend`].
+//! The node's JSON-RPC server (`../shared/RPC.md`, `docs/rpc.md`), served by jsonrpsee over HTTP
+//! and WebSocket on one port. The API traits, the JSON types and the error codes live in
+//! `v2v-rpc-api`, shared with the typed client `v2v-rpc-client`; this crate implements the
+//! server side of those traits over [`Backend`], through which the node plugs in, and starts
+//! the server ([`start`]). Wallets and tools use `v2v-rpc-client`, not this crate.
 #![forbid(unsafe_code)]
 
 mod api;
@@ -8,23 +10,17 @@ mod backend;
 mod errors;
 mod explorer;
 mod server;
-mod types;
 mod watch;
 
-pub use api::{
-    AuthorApiClient, AuthorApiServer, ChainApiClient, ChainApiServer, MarketApiClient,
-    MarketApiServer, StateApiClient, StateApiServer, SystemApiClient, SystemApiServer, TxApiClient,
-    TxApiServer,
-};
 pub use backend::{Backend, BackendError, FinalizedBlock, SubmitError};
-pub use errors::codes;
-pub use explorer::{ExplorerApiClient, ExplorerApiServer, MAX_PAGE};
-pub use server::{RpcConfig, start};
-pub use types::{
+pub use server::{RpcConfig, module, start};
+/// The shared definitions, re-exported for the node (`v2v-service`) so that it needs only this
+/// crate.
+pub use v2v_rpc_api::{
     BlockId, BlockJson, ChainInfo, ContractInfo, ExplorerStats, FinalityProofJson, HeaderJson,
-    Health, HistoryPage, PeerInfo, ReceiptJson, TradeEvent, TxJson, TxLookup, TxStatus,
-    ValidatorInfo, decode_call_json,
+    Health, HistoryPage, MAX_PAGE, PeerInfo, ReceiptJson, TradeEvent, TxJson, TxLookup, TxStatus,
+    ValidatorInfo, codes, decode_call_json,
 };
 
-/// Re-exported so that clients need not name jsonrpsee themselves.
+/// Re-exported for the server handle ([`jsonrpsee::server::ServerHandle`]).
 pub use jsonrpsee;

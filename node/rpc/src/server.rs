@@ -6,13 +6,13 @@ use std::sync::Arc;
 use jsonrpsee::RpcModule;
 use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig, ServerHandle};
 use serde_json::json;
-
-use crate::api::{
-    Api, AuthorApiServer, ChainApiServer, MarketApiServer, StateApiServer, SystemApiServer,
-    TxApiServer,
+use v2v_rpc_api::{
+    AuthorApiServer, ChainApiServer, ExplorerApiServer, MarketApiServer, StateApiServer,
+    SystemApiServer, TxApiServer,
 };
+
+use crate::api::Api;
 use crate::backend::Backend;
-use crate::explorer::ExplorerApiServer;
 
 /// Server limits.
 #[derive(Debug, Clone)]

@@ -14,10 +14,10 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 use v2v_primitives::Hash;
+use v2v_rpc_api::{ReceiptJson, TradeEvent, TxStatus};
 
 use crate::backend::Backend;
 use crate::errors::{codes, error};
-use crate::types::{ReceiptJson, TradeEvent, TxStatus};
 
 /// Sends one item; `false` when the subscriber is gone.
 async fn send(sink: &SubscriptionSink, item: &impl Serialize) -> bool {
