@@ -179,7 +179,7 @@ impl Sender {
     /// Submits a call and waits until it is final; returns the latency. The nonce is kept
     /// here, so the measured path is one submission plus the polling.
     async fn send(&mut self, call: &MarketCall, memo: usize) -> anyhow::Result<Duration> {
-        let hex = signed_hex(&self.key, self.chain, self.nonce, call, memo);
+        let hex = signed_hex(&self.key, self.chain, self.nonce, &call.into(), memo);
         self.nonce += 1;
         let started = Instant::now();
         let hash = self.rpc.submit_transaction(hex).await?;

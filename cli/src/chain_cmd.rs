@@ -22,6 +22,8 @@ enum ChainCommand {
     Block { at: String },
     /// A finalized transaction and its receipt.
     Tx { hash: String },
+    /// The market contract in force, the upgrade waiting for its height, and every upgrade.
+    Contract,
     /// Run a read-only contract query, e.g. `query params` or `query account '{"clientId":"alice"}'`.
     Query {
         method: String,
@@ -53,6 +55,7 @@ pub async fn run(args: ChainArgs) -> anyhow::Result<()> {
                 .ok_or_else(|| anyhow::anyhow!("'{hash}' is not a 0x hash"))?;
             print(&client.get_by_hash(h).await?)
         }
+        ChainCommand::Contract => print(&client.get_contract().await?),
         ChainCommand::Query { method, args } => {
             let args = match args {
                 Some(a) => Some(

@@ -22,6 +22,15 @@ pub enum ContractCommand {
     /// per transaction, nonces assigned per signer. Prints one JSON receipt per transaction,
     /// then the final state root and height.
     Exec(ExecArgs),
+    /// Deploy new contract code on a running chain (an operator transaction): it is checked
+    /// like genesis code, must declare a greater version, and takes over at --at-height
+    /// (default: the next block), after running its migration if it has one. Waits for that
+    /// height and reports the outcome.
+    Deploy(DeployArgs),
+    /// Replay the finalized blocks from --from-height to the head against new contract code
+    /// (replaying the chain from genesis with the node's spec) and print every receipt that
+    /// would differ, as JSON lines, then a summary line.
+    DryRun(DryRunArgs),
 }
 
 #[derive(Debug, Args)]
@@ -37,6 +46,8 @@ pub struct ExecArgs {
     #[arg(long)]
     txs: PathBuf,
 }
+
+pub use crate::contract_upgrade::{DeployArgs, DryRunArgs};
 
 /// One parsed input line.
 #[derive(Debug)]
@@ -71,9 +82,11 @@ struct FinalOutput {
     height: u64,
 }
 
-pub fn run(cmd: ContractCommand) -> anyhow::Result<()> {
+pub async fn run(cmd: ContractCommand) -> anyhow::Result<()> {
     match cmd {
         ContractCommand::Exec(args) => exec(args),
+        ContractCommand::Deploy(args) => crate::contract_upgrade::deploy(args).await,
+        ContractCommand::DryRun(args) => crate::contract_upgrade::dry_run(args).await,
     }
 }
 

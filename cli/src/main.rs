@@ -5,6 +5,7 @@ mod amount;
 mod bench_cmd;
 mod chain_cmd;
 mod contract_cmd;
+mod contract_upgrade;
 mod node_cmd;
 mod operator;
 mod spec_cmd;
@@ -43,7 +44,8 @@ enum Command {
     Wallet(wallet::WalletArgs),
     /// Operator: clients, funds, orders, meeting points, the fee and disputes over JSON-RPC.
     Operator(operator::OperatorArgs),
-    /// Run market transactions locally against a chain spec's genesis (no network).
+    /// Contract code: run transactions locally against a spec's genesis (no network), deploy
+    /// an upgrade on a running chain, or dry-run one against its finalized blocks.
     #[command(subcommand)]
     Contract(contract_cmd::ContractCommand),
     /// Explorer: heads, blocks, transactions and contract queries over JSON-RPC.
@@ -117,7 +119,7 @@ fn main() -> std::process::ExitCode {
             Command::Key(c) => key_command(c),
             Command::Wallet(a) => wallet::run(a).await,
             Command::Operator(a) => operator::run(a).await,
-            Command::Contract(c) => contract_cmd::run(c),
+            Command::Contract(c) => contract_cmd::run(c).await,
             Command::Chain(a) => chain_cmd::run(a).await,
         }
     });

@@ -12,8 +12,8 @@ use v2v_abi::MarketCall;
 use v2v_crypto::{KeyFile, Keypair};
 use v2v_primitives::{Hash, UnsignedTransaction};
 use v2v_rpc_client::{
-    AuthorApiClient, HttpClient, MarketApiClient, StateApiClient, SystemApiClient, TxApiClient,
-    TxLookup, TxStatus, WsClient, codes, error_code, submit_and_watch_with,
+    AuthorApiClient, Finalized, HttpClient, MarketApiClient, StateApiClient, SystemApiClient,
+    TxApiClient, TxLookup, TxStatus, WsClient, codes, error_code, submit_and_watch_with,
 };
 
 use crate::amount::{format_credits, parse_credits};
@@ -621,6 +621,23 @@ pub fn describe_event(e: &Value) -> String {
     }
 }
 
+/// What a transaction carries: a method and its argument bytes (a market call, or a call the
+/// node executes itself such as a contract deployment).
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub args: Vec<u8>,
+}
+
+impl From<&MarketCall> for Call {
+    fn from(c: &MarketCall) -> Self {
+        Call {
+            method: c.method().into(),
+            args: c.encode_args(),
+        }
+    }
+}
+
 /// Signs `call` and submits it through `author_submitAndWatchTransaction` (WebSocket on the
 /// same port), printing the events of the receipt once it is finalized. A transaction refused,
 /// dropped or executed with an error is an error. With `--no-wait` it returns after
@@ -631,22 +648,35 @@ pub async fn submit_and_wait(
     call: &MarketCall,
     opts: &SubmitOptions,
 ) -> anyhow::Result<()> {
+    submit_call(target, key, &Call::from(call), opts)
+        .await
+        .map(drop)
+}
+
+/// [`submit_and_wait`] for any call; returns where it was finalized (`None` with `--no-wait`
+/// or `--sign-only`).
+pub async fn submit_call(
+    target: &RpcTarget,
+    key: &Keypair,
+    call: &Call,
+    opts: &SubmitOptions,
+) -> anyhow::Result<Option<Finalized>> {
     let client = target.client()?;
     let hex = sign_next(&client, key, call, opts.memo_bytes).await?;
     if opts.sign_only {
         println!("{hex}");
-        return Ok(());
+        return Ok(None);
     }
     if opts.no_wait {
         let hash = client.submit_transaction(hex).await?;
-        println!("submitted {} ({hash})", call.method());
-        return Ok(());
+        println!("submitted {} ({hash})", call.method);
+        return Ok(None);
     }
     let ws = target.ws_client().await?;
     let timeout = Duration::from_secs(opts.wait_timeout);
     let done = submit_and_watch_with(&ws, hex, timeout, |event| {
         if let TxStatus::Accepted { hash } = event {
-            println!("submitted {} ({hash})", call.method());
+            println!("submitted {} ({hash})", call.method);
         }
     })
     .await?;
@@ -660,14 +690,14 @@ pub async fn submit_and_wait(
     for e in &done.receipt.events {
         println!("  event: {}", describe_event(e));
     }
-    Ok(())
+    Ok(Some(done))
 }
 
 /// `call` signed for the node's chain with the account's next nonce, as hex.
 async fn sign_next(
     client: &HttpClient,
     key: &Keypair,
-    call: &MarketCall,
+    call: &Call,
     memo_bytes: usize,
 ) -> anyhow::Result<String> {
     let chain = client.chain().await.context("reading the chain id")?;
@@ -681,15 +711,15 @@ pub fn signed_hex(
     key: &Keypair,
     chain: Hash,
     nonce: u64,
-    call: &MarketCall,
+    call: &Call,
     memo_bytes: usize,
 ) -> String {
     let tx = UnsignedTransaction {
         chain_id: chain,
         signer: key.public(),
         nonce,
-        method: call.method().into(),
-        args: call.encode_args(),
+        method: call.method.clone(),
+        args: call.args.clone(),
         memo: vec![0u8; memo_bytes],
     }
     .sign(key);

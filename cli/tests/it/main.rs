@@ -8,3 +8,4 @@ mod market_flow;
 mod rpc_api;
 mod support;
 mod testnet;
+mod upgrade;

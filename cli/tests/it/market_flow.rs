@@ -2,52 +2,13 @@
 //! `v2v dev` process through the wallet and operator commands of the CLI binary.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use v2v_rpc_client::MarketApiClient;
 use v2v_rpc_client::jsonrpsee::http_client::HttpClientBuilder;
 
-use crate::support::{BIN, DevNode};
-
-/// Runs `v2v ARGS` with a deadline (killed past it); returns (success, stdout, stderr).
-fn v2v(args: &[&str]) -> (bool, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let (out_path, err_path) = (dir.path().join("out"), dir.path().join("err"));
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .expect("spawn v2v");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("v2v {args:?} did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    (
-        status.success(),
-        std::fs::read_to_string(out_path).unwrap(),
-        std::fs::read_to_string(err_path).unwrap(),
-    )
-}
-
-/// `v2v ARGS`, which must succeed; returns its stdout.
-fn v2v_ok(args: &[&str]) -> String {
-    let (ok, out, err) = v2v(args);
-    assert!(ok, "v2v {args:?} failed:\nstdout: {out}\nstderr: {err}");
-    out
-}
+use crate::support::{DevNode, v2v, v2v_ok};
 
 fn dev_spec(dir: &Path) -> String {
     let spec = dir.join("dev.json");

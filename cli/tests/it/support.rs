@@ -278,3 +278,41 @@ pub fn hex(b: &[u8]) -> String {
     let digits: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!("0x{digits}")
 }
+
+/// Runs `v2v ARGS` with a deadline (killed past it); returns (success, stdout, stderr).
+pub fn v2v(args: &[&str]) -> (bool, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("spawn v2v");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("v2v {args:?} did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status.success(),
+        std::fs::read_to_string(out_path).unwrap(),
+        std::fs::read_to_string(err_path).unwrap(),
+    )
+}
+
+/// `v2v ARGS`, which must succeed; returns its stdout.
+pub fn v2v_ok(args: &[&str]) -> String {
+    let (ok, out, err) = v2v(args);
+    assert!(ok, "v2v {args:?} failed:\nstdout: {out}\nstderr: {err}");
+    out
+}

@@ -128,6 +128,7 @@ pub fn execute(host: &mut impl Host, call: &MarketCall) -> Result<(), MarketErro
             if *amount == 0 {
                 return Err(MarketError::ZeroAmount);
             }
+            crate::migrate::check_deposit(*amount)?;
             acct.balance = acct
                 .balance
                 .checked_add(*amount)

@@ -3,7 +3,8 @@
 //!
 //! Version 1 is the first version, so the default build has nothing to migrate and exports no
 //! migration. The upgrade fixtures (features `next-version` and `failing-migration`) export
-//! one: the first records where it came from, the second always refuses.
+//! one: the first records where it came from (and refuses deposits below one credit, a change
+//! of behaviour the upgrade tests look for), the second always refuses.
 
 use crate::{Host, MarketError};
 
@@ -11,6 +12,19 @@ use crate::{Host, MarketError};
 /// height it ran at (u64), big-endian.
 #[cfg(feature = "next-version")]
 pub const MIGRATION_KEY: &[u8] = b"mg";
+
+/// The `next-version` fixture's change of behaviour: deposits below one credit are refused.
+/// (The default build accepts any positive deposit.)
+pub fn check_deposit(amount: u64) -> Result<(), MarketError> {
+    #[cfg(feature = "next-version")]
+    if amount < 1_000_000 {
+        return Err(MarketError::BadArguments(format!(
+            "deposits below 1 credit are refused from version 2 (got {amount} µcr)"
+        )));
+    }
+    let _ = amount;
+    Ok(())
+}
 
 /// Runs the migration from version `from`.
 pub fn migrate(host: &mut impl Host, from: u32) -> Result<(), MarketError> {

@@ -109,8 +109,9 @@ pub struct BlockLimits {
     pub max_bytes: usize,
 }
 
-/// The executor: the state, the runtime and the loaded market contract.
-#[derive(Debug)]
+/// The executor: the state, the runtime and the loaded market contract. A clone is an
+/// independent copy of the state (sharing the compiled code).
+#[derive(Debug, Clone)]
 pub struct Executor {
     runtime: Runtime,
     /// The spec's code, in force until an upgrade activates.

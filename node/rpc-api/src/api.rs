@@ -29,6 +29,10 @@ pub trait SystemApi {
     /// The validator set: index, name, keys, address, connected, last seen height.
     #[method(name = "validators")]
     async fn validators(&self) -> RpcResult<Vec<ValidatorInfo>>;
+    /// The chain spec this node runs (`docs/chain-spec.md`), genesis contract included:
+    /// enough to rebuild genesis and replay the chain (`v2v contract dry-run`).
+    #[method(name = "chainSpec")]
+    async fn chain_spec(&self) -> RpcResult<Value>;
 }
 
 #[rpc(server, client, namespace = "chain")]
@@ -90,7 +94,8 @@ pub trait StateApi {
     /// The state root of a block (by height or hash), or of the finalized head.
     #[method(name = "getRoot")]
     async fn get_root(&self, at: Option<BlockId>) -> RpcResult<Hash>;
-    /// The market contract in force: `{ codeHash, version, deployedAt }`.
+    /// The market contract in force: `{ codeHash, version, deployedAt, deployTx?, pending?,
+    /// history }` (the upgrade waiting for its height, and every upgrade so far).
     #[method(name = "getContract")]
     async fn get_contract(&self) -> RpcResult<ContractInfo>;
 }
@@ -138,7 +143,8 @@ pub const MAX_PAGE: u32 = 100;
 
 #[rpc(server, client, namespace = "explorer")]
 pub trait ExplorerApi {
-    /// What a string names: a height, a block hash, a transaction hash or a client id.
+    /// What a string names: a height, a block hash, a transaction hash, contract code (by
+    /// its hash) or a client id.
     /// Returns `{ kind: "block", header }`, `{ kind: "transaction", tx }` or
     /// `{ kind: "account", account }`.
     #[method(name = "search")]

@@ -79,6 +79,18 @@ pub struct TxJson {
 
 /// The JSON form of a known call, or `None`.
 pub fn decode_call_json(method: &str, args: &[u8]) -> Option<serde_json::Value> {
+    if method == v2v_abi::DEPLOY_METHOD {
+        // The code itself is in `args` and `raw`: show what identifies it.
+        let d = v2v_abi::DeployContract::decode(args).ok()?;
+        return Some(serde_json::json!({
+            "method": method,
+            "args": {
+                "codeHash": Hash(*blake3::hash(&d.wasm).as_bytes()),
+                "codeBytes": d.wasm.len(),
+                "activateAt": d.activate_at,
+            }
+        }));
+    }
     MarketCall::decode(method, args)
         .ok()
         .and_then(|c| serde_json::to_value(c).ok())
@@ -203,7 +215,8 @@ pub struct ValidatorInfo {
     pub last_seen_height: Option<u64>,
 }
 
-/// The market contract in force (`state_getContract`).
+/// The market contract in force, the upgrade waiting and every upgrade so far
+/// (`state_getContract`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContractInfo {
@@ -211,6 +224,47 @@ pub struct ContractInfo {
     pub version: u32,
     /// The height at which this code took effect (0: genesis).
     pub deployed_at: u64,
+    /// The transaction that deployed it (none for the genesis code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_tx: Option<Hash>,
+    /// Code deployed and waiting for its activation height.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingUpgradeInfo>,
+    /// Every upgrade that reached its activation height, oldest first, failed ones included.
+    #[serde(default)]
+    pub history: Vec<UpgradeInfo>,
+}
+
+/// A deployed upgrade waiting for its activation height.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingUpgradeInfo {
+    pub version: u32,
+    pub code_hash: Hash,
+    pub code_bytes: u64,
+    /// The block that included the deployment.
+    pub deployed_at: u64,
+    /// The first block the new code will execute.
+    pub activate_at: u64,
+    pub deploy_tx: Hash,
+    pub deployer: String,
+}
+
+/// One upgrade at its activation height: `outcome` is `activated`, or `failed` with the
+/// migration's error (the old code stayed in force).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeInfo {
+    pub version: u32,
+    pub code_hash: Hash,
+    pub deployed_at: u64,
+    pub activate_at: u64,
+    pub deploy_tx: Hash,
+    pub deployer: String,
+    pub previous_version: u32,
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One event of `author_submitAndWatchTransaction`.

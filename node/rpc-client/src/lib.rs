@@ -36,8 +36,9 @@ pub use jsonrpsee::ws_client::WsClient;
 pub use v2v_rpc_api::{
     AuthorApiClient, BlockId, BlockJson, ChainApiClient, ChainInfo, ContractInfo,
     ExplorerApiClient, ExplorerStats, FinalityProofJson, HeaderJson, Health, HistoryPage, MAX_PAGE,
-    MarketApiClient, PeerInfo, ReceiptJson, StateApiClient, SystemApiClient, TradeEvent,
-    TxApiClient, TxJson, TxLookup, TxStatus, ValidatorInfo, codes, decode_call_json,
+    MarketApiClient, PeerInfo, PendingUpgradeInfo, ReceiptJson, StateApiClient, SystemApiClient,
+    TradeEvent, TxApiClient, TxJson, TxLookup, TxStatus, UpgradeInfo, ValidatorInfo, codes,
+    decode_call_json,
 };
 
 /// The jsonrpsee the clients are built with: its `core::client` (`ClientT`,
@@ -48,7 +49,7 @@ pub use jsonrpsee;
 /// How long [`connect_http`] and [`connect_ws`] clients wait for a response.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest request the clients send: the server's limit (`docs/rpc.md`, "Limits").
-pub const MAX_REQUEST_BYTES: u32 = 1024 * 1024;
+pub const MAX_REQUEST_BYTES: u32 = 4 * 1024 * 1024;
 /// The largest response the clients accept: the server's limit.
 pub const MAX_RESPONSE_BYTES: u32 = 16 * 1024 * 1024;
 

@@ -103,6 +103,10 @@ impl SystemApiServer for Api {
     async fn validators(&self) -> RpcResult<Vec<ValidatorInfo>> {
         Ok(self.backend.validators())
     }
+
+    async fn chain_spec(&self) -> RpcResult<Value> {
+        Ok(self.backend.chain_spec())
+    }
 }
 
 #[async_trait]

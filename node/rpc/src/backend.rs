@@ -76,8 +76,10 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<serde_json::Value, BackendError>;
     /// A receiver of every finalized header, in order.
     fn subscribe_heads(&self) -> broadcast::Receiver<Header>;
-    /// The market contract in force.
+    /// The market contract in force, the upgrade waiting and the history of upgrades.
     fn contract(&self) -> ContractInfo;
+    /// The chain spec, as JSON.
+    fn chain_spec(&self) -> serde_json::Value;
     /// A receiver of every block this node finalizes by execution, with its receipts, in
     /// order (a state snapshot install skips blocks: subscribers see the gap in heights).
     fn subscribe_blocks(&self) -> broadcast::Receiver<Arc<FinalizedBlock>>;

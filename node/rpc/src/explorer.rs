@@ -59,6 +59,22 @@ impl ExplorerApiServer for Api {
             if let Ok(tx) = self.get_by_hash(hash).await {
                 return Ok(json!({ "kind": "transaction", "tx": tx }));
             }
+            let contract = self.backend.contract();
+            let upgrades: Vec<_> = contract
+                .history
+                .iter()
+                .filter(|u| u.code_hash == hash)
+                .collect();
+            let pending = contract.pending.as_ref().filter(|p| p.code_hash == hash);
+            if contract.code_hash == hash || !upgrades.is_empty() || pending.is_some() {
+                return Ok(json!({
+                    "kind": "contract",
+                    "codeHash": hash,
+                    "inForce": contract.code_hash == hash,
+                    "pending": pending,
+                    "upgrades": upgrades,
+                }));
+            }
         }
         match self.account(q).await {
             Ok(account) => Ok(json!({ "kind": "account", "account": account })),

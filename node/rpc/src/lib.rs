@@ -18,8 +18,8 @@ pub use server::{RpcConfig, module, start};
 /// crate.
 pub use v2v_rpc_api::{
     BlockId, BlockJson, ChainInfo, ContractInfo, ExplorerStats, FinalityProofJson, HeaderJson,
-    Health, HistoryPage, MAX_PAGE, PeerInfo, ReceiptJson, TradeEvent, TxJson, TxLookup, TxStatus,
-    ValidatorInfo, codes, decode_call_json,
+    Health, HistoryPage, MAX_PAGE, PeerInfo, PendingUpgradeInfo, ReceiptJson, TradeEvent, TxJson,
+    TxLookup, TxStatus, UpgradeInfo, ValidatorInfo, codes, decode_call_json,
 };
 
 /// Re-exported for the server handle ([`jsonrpsee::server::ServerHandle`]).

@@ -29,7 +29,8 @@ impl RpcConfig {
     pub fn local(port: u16) -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            max_request_bytes: 1024 * 1024,
+            // A contract deployment carries up to 1 MiB of code, 2 MiB as hex.
+            max_request_bytes: 4 * 1024 * 1024,
             max_response_bytes: 16 * 1024 * 1024,
             max_connections: 256,
             max_subscriptions_per_connection: 64,

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
+use v2v_executor::UpgradeOutcome;
 use v2v_primitives::{Block, Hash, Header, PublicKey, Receipt, SignedTransaction};
 use v2v_rpc::{
-    Backend, BackendError, ChainInfo, ContractInfo, FinalizedBlock, Health, PeerInfo, SubmitError,
-    ValidatorInfo,
+    Backend, BackendError, ChainInfo, ContractInfo, FinalizedBlock, Health, PeerInfo,
+    PendingUpgradeInfo, SubmitError, UpgradeInfo, ValidatorInfo,
 };
 use v2v_storage::{Store, TxLocation};
 
@@ -149,7 +150,39 @@ impl Backend for NodeBackend {
             code_hash: status.active.code_hash,
             version: status.active.version,
             deployed_at: status.active.activated_at,
+            deploy_tx: status.active.deploy_tx,
+            pending: status.pending.as_ref().map(|p| PendingUpgradeInfo {
+                version: p.version,
+                code_hash: p.code_hash,
+                code_bytes: p.code_bytes,
+                deployed_at: p.deployed_at,
+                activate_at: p.activate_at,
+                deploy_tx: p.deploy_tx,
+                deployer: p.deployer.to_hex(),
+            }),
+            history: status
+                .history
+                .iter()
+                .map(|u| UpgradeInfo {
+                    version: u.version,
+                    code_hash: u.code_hash,
+                    deployed_at: u.deployed_at,
+                    activate_at: u.activate_at,
+                    deploy_tx: u.deploy_tx,
+                    deployer: u.deployer.to_hex(),
+                    previous_version: u.previous_version,
+                    outcome: match u.outcome {
+                        UpgradeOutcome::Activated => "activated".into(),
+                        UpgradeOutcome::Failed => "failed".into(),
+                    },
+                    error: u.error.clone(),
+                })
+                .collect(),
         }
+    }
+
+    fn chain_spec(&self) -> serde_json::Value {
+        serde_json::to_value(&self.0.spec).unwrap_or_default()
     }
 
     fn subscribe_blocks(&self) -> broadcast::Receiver<Arc<FinalizedBlock>> {
