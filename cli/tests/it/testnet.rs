@@ -15,7 +15,7 @@ use v2v_primitives::{Hash, Keypair, UnsignedTransaction};
 use v2v_rpc_client::jsonrpsee::core::ClientError;
 use v2v_rpc_client::jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use v2v_rpc_client::{
-    AuthorApiClient, BlockId, ChainApiClient, SystemApiClient, TxApiClient, codes,
+    AuthorApiClient, BlockId, ChainApiClient, StateApiClient, SystemApiClient, TxApiClient, codes,
 };
 
 use crate::support::{NodeProcess, run_until_line};
@@ -430,6 +430,126 @@ async fn four_validators(engine: EngineKind) {
         "block {h} was finalized in view {} after the leader of view {} died",
         after.view,
         head.view
+    );
+}
+
+/// A contract upgrade on four validators while alice keeps depositing 1 µcr through every
+/// node: bad deployments are refused while the chain goes on; the good one switches every
+/// node at the stated height (same blocks, same state roots); deposits before it succeed and
+/// deposits from it on fail as version 2 says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n4_contract_upgrade_under_traffic() {
+    use crate::upgrade::{V1, V2, V2_FAILING, deploy_hex, refused};
+    let net = Net::start(EngineKind::Linear);
+    let within = Duration::from_secs(60);
+    let operator = net.keys.join("operator.json");
+    let op = KeyFile::read(&operator).unwrap();
+    let mut nonce = 0;
+    let mut sent = vec![net.deposit(0, nonce).await];
+    nonce += 1;
+    let h = net.finalized_everywhere(sent[0], within).await;
+
+    // Bad deployments, each to another node, are refused there with their reason.
+    let op_nonce = net.rpc(0).next_nonce(op.public().to_hex()).await.unwrap();
+    let v2 = std::fs::read(V2).unwrap();
+    let bad = [
+        (
+            deploy_hex(&net.alice, net.chain, nonce, &v2, None),
+            "only an operator",
+        ),
+        (
+            deploy_hex(&op, net.chain, op_nonce, b"not wasm", None),
+            "invalid contract code",
+        ),
+        (
+            deploy_hex(&op, net.chain, op_nonce, &std::fs::read(V1).unwrap(), None),
+            "not greater than the version in force",
+        ),
+        (
+            deploy_hex(
+                &op,
+                net.chain,
+                op_nonce,
+                &std::fs::read(V2_FAILING).unwrap(),
+                None,
+            ),
+            "migration fails",
+        ),
+    ];
+    for (i, (tx, why)) in bad.into_iter().enumerate() {
+        refused(&net.rpc(i), tx, why).await;
+    }
+
+    // The deployment, to take over a few blocks ahead, while the traffic goes on.
+    // Blocks come every few hundred ms: leave room for the deployment to be checked (each
+    // node compiles the code) and included first.
+    let head = net.rpc(2).get_header(None).await.unwrap().height;
+    let at = head.max(h) + 20;
+    let url = net.nodes[2].as_ref().unwrap().rpc_url.clone();
+    let args: Vec<String> = [
+        "contract",
+        "deploy",
+        "--rpc",
+        &url,
+        "--wasm",
+        V2,
+        "--key",
+        &operator.display().to_string(),
+        "--at-height",
+        &at.to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let deploy = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        crate::support::v2v(&args)
+    });
+    while !deploy.is_finished() {
+        sent.push(net.deposit(nonce as usize % 4, nonce).await);
+        nonce += 1;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let (ok, out, err) = deploy.await.unwrap();
+    assert!(ok, "deploy failed:\n{out}\n{err}\n{}", net.logs());
+    assert!(
+        out.contains(&format!("version 2 is in force from block {at}")),
+        "{out}"
+    );
+    for _ in 0..4 {
+        sent.push(net.deposit(nonce as usize % 4, nonce).await);
+        nonce += 1;
+    }
+    let h = net
+        .finalized_everywhere(*sent.last().unwrap(), within)
+        .await;
+    net.agree_up_to(h, within).await;
+
+    // Every node switched at `at`, with the migration run there.
+    for i in 0..4 {
+        let c = net.rpc(i);
+        let info = c.get_contract().await.unwrap();
+        assert_eq!((info.version, info.deployed_at), (2, at), "validator-{i}");
+        assert_eq!(info.history.len(), 1);
+        assert_eq!(info.history[0].outcome, "activated");
+        let m = c.query("migration".into(), None, None).await.unwrap();
+        assert_eq!(m["atHeight"], at, "validator-{i}");
+    }
+    // The traffic: version 1 took the 1 µcr deposits, version 2 refuses them.
+    let (mut before, mut after) = (0, 0);
+    for tx in &sent {
+        let found = net.rpc(1).get_by_hash(*tx).await.unwrap();
+        if found.height < at {
+            assert!(found.receipt.success, "{:?}", found.receipt);
+            before += 1;
+        } else {
+            let err = found.receipt.error.clone().unwrap_or_default();
+            assert!(err.contains("deposits below 1 credit"), "{err}");
+            after += 1;
+        }
+    }
+    assert!(
+        before >= 2 && after >= 4,
+        "{before} deposits before the switch, {after} after"
     );
 }
 
