@@ -13,7 +13,7 @@ mod server;
 mod watch;
 
 pub use backend::{Backend, BackendError, FinalizedBlock, SubmitError};
-pub use server::{RpcConfig, module, start};
+pub use server::{ModuleError, OPENRPC_JSON, RpcConfig, module, start};
 /// The shared definitions, re-exported for the node (`v2v-service`) so that it needs only this
 /// crate.
 pub use v2v_rpc_api::{

@@ -4,8 +4,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use jsonrpsee::RpcModule;
+use jsonrpsee::core::RegisterMethodError;
 use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig, ServerHandle};
-use serde_json::json;
+use serde_json::{Value, json};
+use thiserror::Error;
 use v2v_rpc_api::{
     AuthorApiServer, ChainApiServer, ExplorerApiServer, MarketApiServer, StateApiServer,
     SystemApiServer, TxApiServer,
@@ -38,10 +40,21 @@ impl RpcConfig {
     }
 }
 
-/// Builds the module with every method, plus `rpc_methods`.
-pub fn module(
-    backend: Arc<dyn Backend>,
-) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
+/// The OpenRPC document of this API (`docs/openrpc.json`), served by `rpc_discover`.
+pub const OPENRPC_JSON: &str = include_str!("../../../docs/openrpc.json");
+
+/// Why the module could not be built.
+#[derive(Debug, Error)]
+pub enum ModuleError {
+    #[error(transparent)]
+    Register(#[from] RegisterMethodError),
+    #[error("the embedded OpenRPC document is not valid JSON: {0}")]
+    OpenRpc(#[from] serde_json::Error),
+}
+
+/// Builds the module with every method, plus `rpc_methods` (the names of every method and
+/// subscription served) and `rpc_discover` (the OpenRPC document).
+pub fn module(backend: Arc<dyn Backend>) -> Result<RpcModule<()>, ModuleError> {
     let api = Api::new(backend);
     let mut m = RpcModule::new(());
     m.merge(SystemApiServer::into_rpc(api.clone()))?;
@@ -51,6 +64,8 @@ pub fn module(
     m.merge(StateApiServer::into_rpc(api.clone()))?;
     m.merge(MarketApiServer::into_rpc(api.clone()))?;
     m.merge(ExplorerApiServer::into_rpc(api))?;
+    let openrpc: Value = serde_json::from_str(OPENRPC_JSON)?;
+    m.register_method("rpc_discover", move |_, _, _| openrpc.clone())?;
     let mut names: Vec<String> = m.method_names().map(String::from).collect();
     names.push("rpc_methods".into());
     names.sort();
