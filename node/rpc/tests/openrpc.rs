@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 
 use jsonrpsee::RpcModule;
 use serde_json::{Value, json};
-use v2v_rpc::{OPENRPC_JSON, module};
+use v2v_rpc::{OPENRPC_JSON, RpcConfig, module};
 
 use common::TestBackend;
 
@@ -152,7 +152,7 @@ fn the_document_is_openrpc_with_this_version_and_resolvable_refs() {
 #[tokio::test]
 async fn the_document_lists_every_method_served_and_nothing_else() {
     let doc = document();
-    let m = module(TestBackend::new(8)).expect("module");
+    let m = module(TestBackend::new(8), &RpcConfig::local(0)).expect("module");
     let served: BTreeSet<&str> = m.method_names().collect();
     let methods = doc["methods"].as_array().expect("methods");
     let documented: BTreeSet<&str> = methods
@@ -196,7 +196,7 @@ async fn the_document_lists_every_method_served_and_nothing_else() {
 #[tokio::test]
 async fn the_documented_parameters_are_the_servers() {
     let doc = document();
-    let m = module(TestBackend::new(8)).expect("module");
+    let m = module(TestBackend::new(8), &RpcConfig::local(0)).expect("module");
     let poison = poison();
     for method in doc["methods"].as_array().expect("methods") {
         let name = method["name"].as_str().expect("a method name");
@@ -258,5 +258,51 @@ async fn the_documented_parameters_are_the_servers() {
             }
             (p, msg) => panic!("{name}: documented first required {p:?}, the server: {msg:?}"),
         }
+    }
+}
+
+#[tokio::test]
+async fn subscriptions_notify_under_their_documented_names() {
+    let doc = document();
+    let backend = TestBackend::new(8);
+    let m = module(backend.clone(), &RpcConfig::local(0)).expect("module");
+    for s in doc["methods"]
+        .as_array()
+        .expect("methods")
+        .iter()
+        .filter(|m| m["x-notification"].is_object())
+    {
+        let name = s["name"].as_str().expect("a method name");
+        let params: Vec<Value> = s["params"]
+            .as_array()
+            .expect("params")
+            .iter()
+            .map(|p| match p["required"].as_bool() {
+                Some(true) => example(&doc, &p["schema"]),
+                _ => Value::Null,
+            })
+            .collect();
+        let req = json!({ "jsonrpc": "2.0", "id": 1, "method": name, "params": params });
+        let (resp, mut notifications) = m
+            .raw_json_request(&req.to_string(), 16)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let resp: Value = serde_json::from_str(resp.get()).expect("a JSON response");
+        assert!(
+            resp["result"].is_number() || resp["result"].is_string(),
+            "{name}: {resp}"
+        );
+        // Something to report: a finalized block with a trade (the test backend refuses
+        // every submitted transaction, which is reported too).
+        backend.finalize_trade_block(0);
+        let first = tokio::time::timeout(std::time::Duration::from_secs(5), notifications.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{name}: no notification within 5 s"))
+            .unwrap_or_else(|| panic!("{name}: closed without a notification"));
+        let first: Value = serde_json::from_str(first.get()).expect("a JSON notification");
+        assert_eq!(
+            first["method"], s["x-notification"]["name"],
+            "{name}: {first}"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! An in-memory [`Backend`] for the server's tests: a chain of synthetic blocks that the test
-//! finalizes one by one, announced on broadcast channels of a chosen (small) capacity.
+//! finalizes one by one, announced on broadcast channels of a chosen (small) capacity. Only
+//! the headers are kept (blocks read back have no transactions).
 
 #![allow(dead_code)]
 
@@ -18,18 +19,8 @@ use v2v_rpc::{
 pub struct TestBackend {
     blocks: broadcast::Sender<Arc<FinalizedBlock>>,
     heads: broadcast::Sender<Header>,
-    chain: Mutex<Vec<Arc<FinalizedBlock>>>,
+    chain: Mutex<Vec<Header>>,
     key: Keypair,
-}
-
-fn genesis() -> Arc<FinalizedBlock> {
-    Arc::new(FinalizedBlock {
-        block: Block {
-            header: header(0, Hash([0; 32])),
-            txs: vec![],
-        },
-        receipts: vec![],
-    })
 }
 
 fn header(height: u64, parent_hash: Hash) -> Header {
@@ -52,7 +43,7 @@ impl TestBackend {
         Arc::new(Self {
             blocks,
             heads,
-            chain: Mutex::new(vec![genesis()]),
+            chain: Mutex::new(vec![header(0, Hash([0; 32]))]),
             key: Keypair::from_name("alice"),
         })
     }
@@ -62,7 +53,7 @@ impl TestBackend {
     /// notifications large). Announces it; returns its height.
     pub fn finalize_trade_block(&self, padding: usize) -> u64 {
         let mut chain = self.chain.lock().expect("test backend lock");
-        let parent = chain.last().expect("genesis").block.header.clone();
+        let parent = chain.last().expect("genesis").clone();
         let height = parent.height + 1;
         let tx = UnsignedTransaction {
             chain_id: Hash([9; 32]),
@@ -92,19 +83,27 @@ impl TestBackend {
                 fuel_used: 1,
             }],
         });
-        chain.push(fb.clone());
+        chain.push(fb.block.header.clone());
         // No receiver is not an error: nobody listens yet.
         let _ = self.heads.send(fb.block.header.clone());
         let _ = self.blocks.send(fb);
         height
     }
 
-    fn find(&self, hash: &Hash) -> Option<Arc<FinalizedBlock>> {
+    fn find(&self, hash: &Hash) -> Option<Header> {
         let chain = self.chain.lock().expect("test backend lock");
-        chain
-            .iter()
-            .find(|b| b.block.header.hash() == *hash)
-            .cloned()
+        chain.iter().find(|h| h.hash() == *hash).cloned()
+    }
+
+    /// How many subscriptions listen to finalized blocks (a subscription's task holds one
+    /// receiver until it ends).
+    pub fn block_listeners(&self) -> usize {
+        self.blocks.receiver_count()
+    }
+
+    /// How many subscriptions listen to finalized heads.
+    pub fn head_listeners(&self) -> usize {
+        self.heads.receiver_count()
     }
 }
 
@@ -123,7 +122,7 @@ impl Backend for TestBackend {
         ChainInfo {
             name: "test".into(),
             id: "v2v-test".into(),
-            genesis_hash: genesis().block.header.hash(),
+            genesis_hash: header(0, Hash([0; 32])).hash(),
             engine: "solo".into(),
             validators: 1,
             contract_version: 1,
@@ -132,19 +131,23 @@ impl Backend for TestBackend {
 
     fn finalized_head(&self) -> Result<(u64, Hash), BackendError> {
         let chain = self.chain.lock().expect("test backend lock");
-        let h = &chain.last().expect("genesis").block.header;
+        let h = chain.last().expect("genesis");
         Ok((h.height, h.hash()))
     }
 
     fn hash_at(&self, height: u64) -> Result<Option<Hash>, BackendError> {
         let chain = self.chain.lock().expect("test backend lock");
-        Ok(chain.get(height as usize).map(|b| b.block.header.hash()))
+        Ok(chain.get(height as usize).map(Header::hash))
     }
 
     fn block_by_hash(&self, hash: &Hash) -> Result<Option<(Block, Vec<Receipt>)>, BackendError> {
-        Ok(self
-            .find(hash)
-            .map(|b| (b.block.clone(), b.receipts.clone())))
+        Ok(self.find(hash).map(|header| {
+            let block = Block {
+                header,
+                txs: vec![],
+            };
+            (block, vec![])
+        }))
     }
 
     fn certificate(&self, hash: &Hash) -> Result<Option<Vec<u8>>, BackendError> {
