@@ -84,6 +84,7 @@ async fn dev_chain_end_to_end_with_restart() {
         "explorer_latestBlocks",
         "explorer_accountHistory",
         "explorer_stats",
+        "rpc_discover",
     ] {
         assert!(
             methods["methods"]
@@ -94,6 +95,19 @@ async fn dev_chain_end_to_end_with_restart() {
             "{m} missing"
         );
     }
+    // The OpenRPC document, over the wire.
+    let openrpc = c
+        .request::<serde_json::Value, _>("rpc_discover", v2v_rpc_client::jsonrpsee::rpc_params![])
+        .await
+        .unwrap();
+    assert_eq!(openrpc["openrpc"], "1.2.6");
+    assert!(
+        openrpc["methods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "market_getAccount")
+    );
 
     // Register and deposit, through the JSON-RPC client, and wait for finality.
     let key = Keypair::generate();

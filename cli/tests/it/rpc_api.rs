@@ -58,6 +58,9 @@ async fn watch_ok(
     };
     assert_eq!((height, index), (h2, i2), "{what}");
     assert!(receipt.success, "{what}: {:?}", receipt.error);
+    // The server closes the subscription after its last event.
+    let end = tokio::time::timeout(Duration::from_secs(20), sub.next()).await;
+    assert!(matches!(end, Ok(None)), "{what}: after finalized: {end:?}");
     (hash, height, receipt)
 }
 
@@ -143,11 +146,16 @@ async fn wallet_and_explorer_api_over_real_sockets() {
         receipt.events
     );
     let confirm = MarketCall::Confirm { trade_id: 1 };
-    alice_txs.push(
-        watch_ok(&ws, tx(&alice, chain, 2, &confirm), "alice confirms")
-            .await
-            .0,
-    );
+    // The client crate's helper: submit, then wait for the final event.
+    let confirmed = v2v_rpc_client::submit_and_watch(
+        &ws,
+        tx(&alice, chain, 2, &confirm),
+        Duration::from_secs(20),
+    )
+    .await
+    .expect("alice confirms");
+    assert!(confirmed.receipt.success, "{:?}", confirmed.receipt.error);
+    alice_txs.push(confirmed.hash);
 
     for (sub, who) in [(&mut all, "all"), (&mut bobs, "bob")] {
         let m = next(sub, who).await;
@@ -183,6 +191,13 @@ async fn wallet_and_explorer_api_over_real_sockets() {
             assert_eq!(code, codes::TX_STALE_NONCE, "{reason}")
         }
         other => panic!("stale: {other:?}"),
+    }
+    let stale = tx(&alice, chain, 0, &MarketCall::Deposit { amount: 2 });
+    match v2v_rpc_client::submit_and_watch(&ws, stale, Duration::from_secs(20)).await {
+        Err(v2v_rpc_client::Error::Invalid { code, .. }) => {
+            assert_eq!(code, codes::TX_STALE_NONCE)
+        }
+        other => panic!("stale, through submit_and_watch: {other:?}"),
     }
     assert!(
         ws.submit_and_watch_transaction("0xzz".into())

@@ -51,7 +51,8 @@ pub trait ChainApi {
     /// verifiable with the validator set of the chain spec alone.
     #[method(name = "getFinalityProof")]
     async fn get_finality_proof(&self, at: Option<BlockId>) -> RpcResult<FinalityProofJson>;
-    /// Every finalized header, in order.
+    /// Every finalized header, in order. A subscriber that falls behind is closed (the close
+    /// notification says why): heads are never skipped silently.
     #[subscription(name = "subscribeFinalizedHeads" => "finalizedHead", unsubscribe = "unsubscribeFinalizedHeads", item = HeaderJson)]
     async fn subscribe_finalized_heads(&self) -> SubscriptionResult;
 }

@@ -1,12 +1,12 @@
 //! The server implementation of the API traits of `v2v-rpc-api`, over a [`Backend`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use jsonrpsee::PendingSubscriptionSink;
 use jsonrpsee::core::{RpcResult, SubscriptionResult, async_trait};
 use jsonrpsee::types::ErrorObjectOwned;
-use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
 use serde_json::{Value, json};
-use tokio::sync::broadcast::error::RecvError;
 use v2v_consensus::{Certificate, Proof};
 use v2v_primitives::{Hash, PublicKey};
 
@@ -24,11 +24,16 @@ use crate::watch;
 #[derive(Clone)]
 pub struct Api {
     pub(crate) backend: Arc<dyn Backend>,
+    /// How long a subscription's send may wait for room in the connection's buffer.
+    send_timeout: Duration,
 }
 
 impl Api {
-    pub fn new(backend: Arc<dyn Backend>) -> Self {
-        Self { backend }
+    pub fn new(backend: Arc<dyn Backend>, send_timeout: Duration) -> Self {
+        Self {
+            backend,
+            send_timeout,
+        }
     }
 
     fn resolve(&self, at: Option<BlockId>) -> RpcResult<Hash> {
@@ -162,27 +167,7 @@ impl ChainApiServer for Api {
         &self,
         pending: PendingSubscriptionSink,
     ) -> SubscriptionResult {
-        let mut heads = self.backend.subscribe_heads();
-        let sink = pending.accept().await?;
-        loop {
-            tokio::select! {
-                _ = sink.closed() => return Ok(()),
-                next = heads.recv() => match next {
-                    Ok(h) => {
-                        let raw = serde_json::value::to_raw_value(&HeaderJson::from(&h))?;
-                        if sink.send(SubscriptionMessage::from(raw)).await.is_err() {
-                            return Ok(());
-                        }
-                    }
-                    // The subscriber fell behind the node's buffer: say so and close rather
-                    // than skip heads silently.
-                    Err(RecvError::Lagged(n)) => {
-                        return Err(format!("subscriber too slow: {n} heads dropped; resubscribe").into());
-                    }
-                    Err(RecvError::Closed) => return Ok(()),
-                }
-            }
-        }
+        watch::finalized_heads(self.backend.clone(), pending, self.send_timeout).await
     }
 }
 
@@ -209,7 +194,7 @@ impl AuthorApiServer for Api {
         pending: PendingSubscriptionSink,
         tx_hex: String,
     ) -> SubscriptionResult {
-        watch::submit_and_watch(self.backend.clone(), pending, tx_hex).await
+        watch::submit_and_watch(self.backend.clone(), pending, tx_hex, self.send_timeout).await
     }
 
     async fn pending_transactions(&self) -> RpcResult<Vec<TxJson>> {
@@ -343,6 +328,6 @@ impl MarketApiServer for Api {
                 return Ok(());
             }
         };
-        watch::subscribe_trades(self.backend.clone(), pending, owner).await
+        watch::subscribe_trades(self.backend.clone(), pending, owner, self.send_timeout).await
     }
 }

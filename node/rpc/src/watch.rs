@@ -1,29 +1,141 @@
-//! The subscriptions that follow finalized blocks: a transaction's lifecycle
-//! (`author_submitAndWatchTransaction`) and trade events (`market_subscribeTrades`).
+//! The subscriptions: finalized heads (`chain_subscribeFinalizedHeads`), a transaction's
+//! lifecycle (`author_submitAndWatchTransaction`) and trade events (`market_subscribeTrades`).
 //!
-//! Each subscription reads the node's broadcast of finalized blocks. That channel is the
-//! bounded buffer: a subscriber that does not read its messages stalls its task, the channel
-//! overflows for it, and it gets a final `dropped` event instead of a silent gap.
+//! Each reads one of the node's broadcast channels (finalized heads, finalized blocks), and
+//! that channel is the bounded buffer. A subscriber that does not keep up is never left with a
+//! silent gap:
+//! - its task waited on a slow client while the channel overflowed for it (`Lagged`): it gets a
+//!   final `dropped` event, then the subscription is closed;
+//! - a send waited longer than the send timeout (`RpcConfig::subscription_send_timeout`) for
+//!   room in the connection's buffer (the client does not read its socket): the task makes a
+//!   last, short try at the `dropped` event, closes the subscription and ends, which releases
+//!   its place in the channel.
+//!
+//! Whenever the server ends a subscription it closes it with jsonrpsee's close notification
+//! (`params.error` says why) after the last event, so that clients see the end (jsonrpsee's
+//! `Subscription::next` returns `None`). Heads have no `dropped` item: the close notification
+//! alone says that the subscriber was too slow.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use jsonrpsee::core::SubscriptionResult;
 use jsonrpsee::types::ErrorObjectOwned;
-use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage, SubscriptionSink};
+use jsonrpsee::{PendingSubscriptionSink, SendTimeoutError, SubscriptionMessage, SubscriptionSink};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 use v2v_primitives::Hash;
-use v2v_rpc_api::{ReceiptJson, TradeEvent, TxStatus};
+use v2v_rpc_api::{HeaderJson, ReceiptJson, TradeEvent, TxStatus};
 
 use crate::backend::Backend;
 use crate::errors::{codes, error};
 
-/// Sends one item; `false` when the subscriber is gone.
-async fn send(sink: &SubscriptionSink, item: &impl Serialize) -> bool {
-    match serde_json::value::to_raw_value(item) {
-        Ok(raw) => sink.send(SubscriptionMessage::from(raw)).await.is_ok(),
-        Err(_) => false,
+/// How long the final `dropped` event may wait after a send timed out (the client is not
+/// reading: this is a last try, not a wait).
+const LAST_TRY: Duration = Duration::from_millis(100);
+
+/// Why a send did not go out.
+enum Stop {
+    /// The subscriber unsubscribed or the connection closed: nobody to tell.
+    Gone,
+    /// No room in the connection's buffer within the send timeout.
+    TooSlow,
+    /// The item could not be serialized.
+    Internal(String),
+}
+
+/// An accepted subscription with the server's send timeout.
+struct Sink {
+    inner: SubscriptionSink,
+    timeout: Duration,
+}
+
+impl Sink {
+    async fn accept(pending: PendingSubscriptionSink, timeout: Duration) -> Option<Self> {
+        let inner = pending.accept().await.ok()?;
+        Some(Sink { inner, timeout })
+    }
+
+    async fn send(&self, item: &impl Serialize) -> Result<(), Stop> {
+        self.send_within(item, self.timeout).await
+    }
+
+    async fn send_within(&self, item: &impl Serialize, timeout: Duration) -> Result<(), Stop> {
+        let raw =
+            serde_json::value::to_raw_value(item).map_err(|e| Stop::Internal(e.to_string()))?;
+        match self
+            .inner
+            .send_timeout(SubscriptionMessage::from(raw), timeout)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(SendTimeoutError::Timeout(_)) => Err(Stop::TooSlow),
+            Err(SendTimeoutError::Closed(_)) => Err(Stop::Gone),
+        }
+    }
+
+    /// Sends the subscription's last event, then closes it with `reason`.
+    async fn finish(&self, last: &impl Serialize, reason: String) -> SubscriptionResult {
+        match self.send(last).await {
+            Err(Stop::Gone) => Ok(()),
+            _ => Err(reason.into()),
+        }
+    }
+
+    /// Ends the subscription after a send failed: after a timeout, a last short try at
+    /// `dropped` (the connection's buffer is full: it usually fails, and the close notification
+    /// waits in jsonrpsee until the client reads or disconnects), then the close.
+    async fn stopped(&self, stop: Stop, dropped: Option<&impl Serialize>) -> SubscriptionResult {
+        match stop {
+            Stop::Gone => Ok(()),
+            Stop::Internal(e) => Err(format!("internal error: {e}").into()),
+            Stop::TooSlow => {
+                if let Some(item) = dropped {
+                    // Best effort: whatever happens, the subscription ends here.
+                    let _ = self.send_within(item, LAST_TRY).await;
+                }
+                Err(self.too_slow().into())
+            }
+        }
+    }
+
+    fn too_slow(&self) -> String {
+        format!(
+            "subscriber too slow: a message could not be sent within {} ms; resubscribe",
+            self.timeout.as_millis()
+        )
+    }
+}
+
+/// Every finalized header, in order, until the subscriber falls behind.
+pub(crate) async fn finalized_heads(
+    backend: Arc<dyn Backend>,
+    pending: PendingSubscriptionSink,
+    timeout: Duration,
+) -> SubscriptionResult {
+    let mut heads = backend.subscribe_heads();
+    let Some(sink) = Sink::accept(pending, timeout).await else {
+        return Ok(());
+    };
+    loop {
+        let next = tokio::select! {
+            _ = sink.inner.closed() => return Ok(()),
+            next = heads.recv() => next,
+        };
+        match next {
+            Ok(h) => {
+                if let Err(stop) = sink.send(&HeaderJson::from(&h)).await {
+                    return sink.stopped(stop, None::<&()>).await;
+                }
+            }
+            // The subscriber fell behind the node's buffer: say so and close rather than skip
+            // heads silently.
+            Err(RecvError::Lagged(n)) => {
+                return Err(format!("subscriber too slow: {n} heads dropped; resubscribe").into());
+            }
+            Err(RecvError::Closed) => return Err("the node is shutting down".into()),
+        }
     }
 }
 
@@ -37,25 +149,23 @@ pub(crate) fn tx_bytes(tx_hex: &str) -> Result<Vec<u8>, ErrorObjectOwned> {
     })
 }
 
-/// `included` then `finalized` for a transaction found in a finalized block.
+/// `included` then `finalized` for a transaction found in a finalized block; then the close.
 async fn send_final(
-    sink: &SubscriptionSink,
+    sink: &Sink,
     height: u64,
     index: u32,
     receipt: ReceiptJson,
 ) -> SubscriptionResult {
-    if send(sink, &TxStatus::Included { height, index }).await {
-        send(
-            sink,
-            &TxStatus::Finalized {
-                height,
-                index,
-                receipt,
-            },
-        )
-        .await;
+    if let Err(stop) = sink.send(&TxStatus::Included { height, index }).await {
+        return sink.stopped(stop, None::<&()>).await;
     }
-    Ok(())
+    let finalized = TxStatus::Finalized {
+        height,
+        index,
+        receipt,
+    };
+    sink.finish(&finalized, format!("finalized in block {height}"))
+        .await
 }
 
 /// Submits a transaction and reports its lifecycle until it is finalized or dropped.
@@ -63,6 +173,7 @@ pub(crate) async fn submit_and_watch(
     backend: Arc<dyn Backend>,
     pending: PendingSubscriptionSink,
     tx_hex: String,
+    timeout: Duration,
 ) -> SubscriptionResult {
     let bytes = match tx_bytes(&tx_hex) {
         Ok(b) => b,
@@ -73,7 +184,9 @@ pub(crate) async fn submit_and_watch(
     };
     // Listen before submitting, so that no block can slip between the two.
     let mut blocks = backend.subscribe_blocks();
-    let sink = pending.accept().await?;
+    let Some(sink) = Sink::accept(pending, timeout).await else {
+        return Ok(());
+    };
     let submit = {
         let backend = backend.clone();
         tokio::task::spawn_blocking(move || backend.submit(bytes)).await
@@ -83,28 +196,26 @@ pub(crate) async fn submit_and_watch(
         Ok(Err(e)) => {
             let e = ErrorObjectOwned::from(e);
             let reason = e.message().to_string();
-            send(
-                &sink,
-                &TxStatus::Invalid {
-                    reason,
-                    code: e.code(),
-                },
-            )
-            .await;
-            return Ok(());
+            let invalid = TxStatus::Invalid {
+                reason: reason.clone(),
+                code: e.code(),
+            };
+            return sink.finish(&invalid, format!("invalid: {reason}")).await;
         }
         Err(e) => {
             let reason = format!("internal error: {e}");
-            send(&sink, &TxStatus::Dropped { reason }).await;
-            return Ok(());
+            let dropped = TxStatus::Dropped {
+                reason: reason.clone(),
+            };
+            return sink.finish(&dropped, reason).await;
         }
     };
-    if !send(&sink, &TxStatus::Accepted { hash }).await {
-        return Ok(());
+    if let Err(stop) = sink.send(&TxStatus::Accepted { hash }).await {
+        return sink.stopped(stop, None::<&()>).await;
     }
     loop {
         let next = tokio::select! {
-            _ = sink.closed() => return Ok(()),
+            _ = sink.inner.closed() => return Ok(()),
             next = blocks.recv() => next,
         };
         match next {
@@ -118,8 +229,10 @@ pub(crate) async fn submit_and_watch(
             }
             Err(RecvError::Closed) => {
                 let reason = "the node is shutting down".to_string();
-                send(&sink, &TxStatus::Dropped { reason }).await;
-                return Ok(());
+                let dropped = TxStatus::Dropped {
+                    reason: reason.clone(),
+                };
+                return sink.finish(&dropped, reason).await;
             }
             // Missed blocks do not matter here: the store says whether it was finalized.
             Err(RecvError::Lagged(_)) => {}
@@ -132,8 +245,10 @@ pub(crate) async fn submit_and_watch(
             return send_final(&sink, height, index, ReceiptJson::from(&receipt)).await;
         }
         let reason = "the transaction left the mempool without being finalized".to_string();
-        send(&sink, &TxStatus::Dropped { reason }).await;
-        return Ok(());
+        let dropped = TxStatus::Dropped {
+            reason: reason.clone(),
+        };
+        return sink.finish(&dropped, reason).await;
     }
 }
 
@@ -167,25 +282,33 @@ pub(crate) async fn subscribe_trades(
     backend: Arc<dyn Backend>,
     pending: PendingSubscriptionSink,
     owner: Option<String>,
+    timeout: Duration,
 ) -> SubscriptionResult {
     let mut blocks = backend.subscribe_blocks();
-    let sink = pending.accept().await?;
+    let Some(sink) = Sink::accept(pending, timeout).await else {
+        return Ok(());
+    };
+    // The last height whose events were all sent.
     let mut last: Option<u64> = None;
     loop {
         let next = tokio::select! {
-            _ = sink.closed() => return Ok(()),
+            _ = sink.inner.closed() => return Ok(()),
             next = blocks.recv() => next,
         };
         let fb = match next {
             Ok(fb) => fb,
-            Err(RecvError::Closed) => return Ok(()),
+            Err(RecvError::Closed) => {
+                let reason = "the node is shutting down".to_string();
+                return sink
+                    .finish(&dropped(last.unwrap_or(0), reason.clone()), reason)
+                    .await;
+            }
             Err(RecvError::Lagged(n)) => {
                 let at = last.unwrap_or(0);
                 let reason = format!(
                     "subscriber too slow: the events of {n} blocks after height {at} were not delivered; read them with market_getTrades and resubscribe"
                 );
-                send(&sink, &dropped(at, reason)).await;
-                return Ok(());
+                return sink.finish(&dropped(at, reason.clone()), reason).await;
             }
         };
         let height = fb.block.header.height;
@@ -197,10 +320,8 @@ pub(crate) async fn subscribe_trades(
                 l + 1,
                 height - 1
             );
-            send(&sink, &dropped(l, reason)).await;
-            return Ok(());
+            return sink.finish(&dropped(l, reason.clone()), reason).await;
         }
-        last = Some(height);
         for (tx, receipt) in fb.block.txs.iter().zip(&fb.receipts) {
             for raw in &receipt.events {
                 let Ok(data) = serde_json::from_str::<Value>(raw) else {
@@ -227,10 +348,15 @@ pub(crate) async fn subscribe_trades(
                     data: Some(data),
                     reason: None,
                 };
-                if !send(&sink, &item).await {
-                    return Ok(());
+                if let Err(stop) = sink.send(&item).await {
+                    let at = last.unwrap_or(0);
+                    let reason = format!(
+                        "subscriber too slow: not all the events from height {height} on were delivered; read them with market_getTrades and resubscribe"
+                    );
+                    return sink.stopped(stop, Some(&dropped(at, reason))).await;
                 }
             }
         }
+        last = Some(height);
     }
 }

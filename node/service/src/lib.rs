@@ -43,7 +43,7 @@ pub enum ServiceError {
     #[error("RPC server on {addr}: {source}")]
     Rpc {
         addr: String,
-        source: std::io::Error,
+        source: v2v_rpc::StartError,
     },
     #[error("the key {0} is not a validator of this chain")]
     NotAValidator(String),
