@@ -85,6 +85,7 @@ async fn dev_chain_end_to_end_with_restart() {
         "explorer_accountHistory",
         "explorer_stats",
         "rpc_discover",
+        "system_chainSpec",
     ] {
         assert!(
             methods["methods"]

@@ -187,7 +187,14 @@ impl Backend for TestBackend {
             code_hash: Hash([4; 32]),
             version: 1,
             deployed_at: 0,
+            deploy_tx: None,
+            pending: None,
+            history: vec![],
         }
+    }
+
+    fn chain_spec(&self) -> serde_json::Value {
+        serde_json::json!({ "name": "test" })
     }
 
     fn subscribe_blocks(&self) -> broadcast::Receiver<Arc<FinalizedBlock>> {
