@@ -9,7 +9,6 @@ use jsonrpsee::types::ErrorObjectOwned;
 use serde_json::{Value, json};
 use v2v_consensus::{Certificate, Proof};
 use v2v_primitives::{Hash, PublicKey};
-
 use v2v_rpc_api::{
     AuthorApiServer, BlockId, BlockJson, ChainApiServer, ChainInfo, ContractInfo,
     FinalityProofJson, HeaderJson, Health, MarketApiServer, PeerInfo, ReceiptJson, StateApiServer,

@@ -78,8 +78,8 @@ impl Sink {
     /// Sends the subscription's last event, then closes it with `reason`.
     async fn finish(&self, last: &impl Serialize, reason: String) -> SubscriptionResult {
         match self.send(last).await {
-            Err(Stop::Gone) => Ok(()),
-            _ => Err(reason.into()),
+            Ok(()) => Err(reason.into()),
+            Err(stop) => self.stopped(stop, None::<&()>).await,
         }
     }
 

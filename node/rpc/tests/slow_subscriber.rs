@@ -128,7 +128,7 @@ async fn a_trade_subscriber_that_stops_reading_gets_its_events_in_order_then_dro
 
         // The client stops reading while far more blocks are finalized than the buffers hold.
         gate.send_replace(false);
-        let blocks = 120;
+        let blocks = 200;
         for _ in 0..blocks {
             backend.finalize_trade_block(PADDING);
             tokio::time::sleep(Duration::from_millis(2)).await;
