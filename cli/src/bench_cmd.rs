@@ -1,14 +1,19 @@
 //! `v2v bench`: the report's evaluation on our node (../shared/seed/, chapter 7). For each
 //! engine, committee size and payload it starts the validators as separate `v2v node`
 //! processes on loopback (real libp2p and RocksDB), drives them from client tasks over
-//! JSON-RPC, and measures end to end: finalized transactions per second, latency from
-//! submission to finality (p50, p95, p99, max), and CPU seconds and peak RSS per validator.
-//! Results go to `OUT/bench-<workload>.json` and `.csv`.
+//! JSON-RPC WebSocket, and measures end to end: finalized transactions per second, latency
+//! from submission to the `finalized` event of `author_submitAndWatchTransaction` (p50, p95,
+//! p99, max), and CPU seconds and peak RSS per validator. Results go to
+//! `OUT/bench-<workload>.json` and `.csv`.
 //!
 //! Workload `report`: `--clients` clients (10) each send `--requests` (200) market orders
 //! with random parameters from a fixed seed, one at a time (a client sends its next order
 //! once the previous one is final), padded by the memo to the payload size (8 B, 1 KB,
 //! 10 KB). Each client first registers, deposits and links a vehicle (not measured).
+//!
+//! Workload `consensus`: the same closed loop with payload-only transactions
+//! (`system.memo`: no contract call, the memo is the payload), to measure the ordering layer
+//! alone.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,18 +25,20 @@ use clap::{Args, ValueEnum};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use v2v_abi::MarketCall;
+use v2v_abi::{MEMO_METHOD, MarketCall};
 use v2v_primitives::{Hash, Keypair};
-use v2v_rpc_client::{AuthorApiClient, HttpClient, SystemApiClient};
+use v2v_rpc_client::{HttpClient, SystemApiClient, WsClient};
 
 use crate::testnet_cmd::{Validator, free_ports, spawn_validator, stop_all};
-use crate::wallet::{signed_hex, wait_finalized};
+use crate::wallet::{Call, signed_hex};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Workload {
     /// The report's study: closed-loop clients sending market orders.
     Report,
+    /// Closed-loop clients sending payload-only transactions (no contract call).
+    Consensus,
 }
 
 #[derive(Debug, Args)]
@@ -172,25 +179,31 @@ struct Sender {
     key: Keypair,
     chain: Hash,
     nonce: u64,
-    rpc: HttpClient,
+    ws: WsClient,
 }
 
 impl Sender {
-    /// Submits a call and waits until it is final; returns the latency. The nonce is kept
-    /// here, so the measured path is one submission plus the polling.
-    async fn send(&mut self, call: &MarketCall, memo: usize) -> anyhow::Result<Duration> {
-        let hex = signed_hex(&self.key, self.chain, self.nonce, &call.into(), memo);
+    /// Submits a call through `author_submitAndWatchTransaction` and waits for its
+    /// `finalized` event; returns the latency. The nonce is kept here, so the measured path
+    /// is one submission and the node's notification. A call the contract refused (a sell
+    /// beyond the car's charge, say) is finalized all the same and counts.
+    async fn send(&mut self, call: &Call, memo: usize) -> anyhow::Result<Duration> {
+        let hex = signed_hex(&self.key, self.chain, self.nonce, call, memo);
         self.nonce += 1;
         let started = Instant::now();
-        let hash = self.rpc.submit_transaction(hex).await?;
-        wait_finalized(
-            &self.rpc,
-            hash,
-            Duration::from_secs(60),
-            Duration::from_millis(2),
-        )
-        .await?;
+        v2v_rpc_client::submit_and_watch(&self.ws, hex, Duration::from_secs(60)).await?;
         Ok(started.elapsed())
+    }
+}
+
+/// What the measured phase sends: a random market order, or a payload-only transaction.
+fn next_call(workload: Workload, rng: &mut ChaCha8Rng) -> Call {
+    match workload {
+        Workload::Report => Call::from(&random_order(rng)),
+        Workload::Consensus => Call {
+            method: MEMO_METHOD.into(),
+            args: vec![],
+        },
     }
 }
 
@@ -263,8 +276,8 @@ async fn run_one(
     payload: usize,
 ) -> anyhow::Result<Row> {
     let dir = tempfile::Builder::new().prefix("v2v-bench-").tempdir()?;
-    let (mut validators, rpcs, chain) = start_network(engine, n, dir.path()).await?;
-    let result = drive(args, &validators, &rpcs, chain, payload).await;
+    let (mut validators, _, chain) = start_network(engine, n, dir.path()).await?;
+    let result = drive(args, &validators, chain, payload).await;
     let usage: Vec<(f64, f64)> = validators
         .iter()
         .map(|v| process_usage(v.child.id()))
@@ -300,7 +313,6 @@ type Measured = (Vec<Duration>, usize, f64, Vec<f64>);
 async fn drive(
     args: &BenchArgs,
     validators: &[Validator],
-    rpcs: &[HttpClient],
     chain: Hash,
     payload: usize,
 ) -> anyhow::Result<Measured> {
@@ -309,29 +321,37 @@ async fn drive(
     for c in 0..args.clients {
         let key = Keypair::from_name(&format!("bench client {} {c}", args.seed));
         let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ (c as u64) << 32);
+        let url = format!(
+            "ws://127.0.0.1:{}",
+            validators[c % validators.len()].rpc_port
+        );
         let mut s = Sender {
             key,
             chain,
             nonce: 0,
-            rpc: rpcs[c % rpcs.len()].clone(),
+            ws: v2v_rpc_client::connect_ws(&url).await?,
         };
         let name = format!("bench{c}");
+        if args.workload == Workload::Consensus {
+            senders.push((s, rng));
+            continue;
+        }
         s.send(
-            &MarketCall::Register {
+            &Call::from(&MarketCall::Register {
                 client_id: name.clone(),
-            },
+            }),
             0,
         )
         .await?;
         s.send(
-            &MarketCall::Deposit {
+            &Call::from(&MarketCall::Deposit {
                 amount: 1_000_000_000_000,
-            },
+            }),
             0,
         )
         .await?;
         s.send(
-            &MarketCall::LinkVehicle {
+            &Call::from(&MarketCall::LinkVehicle {
                 vehicle_id: format!("{name}-car"),
                 capacity_wh: 60_000,
                 charge_wh: rng.gen_range(20_000..55_000),
@@ -339,7 +359,7 @@ async fn drive(
                 y: rng.gen_range(0..4_000),
                 efficiency_wh_per_km: 150,
                 energy_price: 200,
-            },
+            }),
             0,
         )
         .await?;
@@ -367,12 +387,12 @@ async fn drive(
     };
     let mut tasks = Vec::with_capacity(senders.len());
     for (mut s, mut rng) in senders {
-        let (requests, done) = (args.requests, done.clone());
+        let (requests, done, workload) = (args.requests, done.clone(), args.workload);
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(requests);
             let mut lost = 0;
             for _ in 0..requests {
-                match s.send(&random_order(&mut rng), payload).await {
+                match s.send(&next_call(workload, &mut rng), payload).await {
                     Ok(l) => latencies.push(l),
                     Err(_) => lost += 1,
                 }
@@ -474,7 +494,10 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         git_commit: git_commit(),
         rows,
     };
-    let stem = "bench-report";
+    let stem = match args.workload {
+        Workload::Report => "bench-report",
+        Workload::Consensus => "bench-consensus",
+    };
     let json = args.out.join(format!("{stem}.json"));
     std::fs::write(&json, serde_json::to_string_pretty(&results)?)?;
     let csv = args.out.join(format!("{stem}.csv"));

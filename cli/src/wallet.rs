@@ -3,7 +3,7 @@
 //! accounts, vehicles, orders, trades and the market over JSON-RPC.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
@@ -13,7 +13,7 @@ use v2v_crypto::{KeyFile, Keypair};
 use v2v_primitives::{Hash, UnsignedTransaction};
 use v2v_rpc_client::{
     AuthorApiClient, Finalized, HttpClient, MarketApiClient, StateApiClient, SystemApiClient,
-    TxApiClient, TxLookup, TxStatus, WsClient, codes, error_code, submit_and_watch_with,
+    TxStatus, WsClient, submit_and_watch_with,
 };
 
 use crate::amount::{format_credits, parse_credits};
@@ -731,29 +731,6 @@ pub fn hex_encode(b: &[u8]) -> String {
     b.iter()
         .flat_map(|x| [D[(x >> 4) as usize] as char, D[(x & 15) as usize] as char])
         .collect()
-}
-
-/// Polls every `poll` until the transaction is in a finalized block.
-pub async fn wait_finalized(
-    client: &HttpClient,
-    hash: Hash,
-    timeout: Duration,
-    poll: Duration,
-) -> anyhow::Result<TxLookup> {
-    let start = Instant::now();
-    loop {
-        match client.get_by_hash(hash).await {
-            Ok(found) => return Ok(found),
-            Err(e) if start.elapsed() < timeout => {
-                let not_found = error_code(&e) == Some(codes::NOT_FOUND);
-                if !not_found {
-                    return Err(e.into());
-                }
-                tokio::time::sleep(poll).await;
-            }
-            Err(_) => bail!("transaction {hash} was not finalized within {timeout:?}"),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -672,7 +672,7 @@ fn hex_decode(s: &str) -> Vec<u8> {
 
 /// `v2v bench` runs a small `report` workload end to end and writes its results.
 #[test]
-fn bench_report_workload_writes_results() {
+fn bench_report_and_consensus_workloads_write_results() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("results");
     let (ok, stdout, stderr) = crate::support::run(&[
@@ -707,4 +707,34 @@ fn bench_report_workload_writes_results() {
     assert!(json["machine"]["cpus"].as_u64().unwrap() >= 1);
     let csv = std::fs::read_to_string(out.join("bench-report.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3);
+
+    // The ordering layer alone: payload-only transactions, no client setup.
+    let (ok, stdout, stderr) = crate::support::run(&[
+        "bench",
+        "--workload",
+        "consensus",
+        "--engines",
+        "pbft",
+        "--validators",
+        "4",
+        "--payloads",
+        "512",
+        "--clients",
+        "2",
+        "--requests",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("bench-consensus.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["workload"], "consensus");
+    let row = &json["rows"][0];
+    assert_eq!(
+        (row["finalized"].as_u64(), row["lost"].as_u64()),
+        (Some(10), Some(0)),
+        "{row}"
+    );
 }

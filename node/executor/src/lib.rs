@@ -485,6 +485,19 @@ impl Executor {
     ) -> Receipt {
         let result = if tx.tx.method == DEPLOY_METHOD {
             self.deploy(tx, ctx, undo)
+        } else if tx.tx.method == v2v_abi::MEMO_METHOD {
+            if tx.tx.args.is_empty() {
+                return Receipt {
+                    success: true,
+                    error: None,
+                    events: vec![],
+                    fuel_used: 0,
+                };
+            }
+            Err((
+                "system.memo takes no arguments: the payload goes in the memo".into(),
+                0,
+            ))
         } else {
             Err((format!("unknown system method '{}'", tx.tx.method), 0))
         };

@@ -295,6 +295,28 @@ fn a_migration_that_fails_at_activation_leaves_the_old_code_in_force() {
 }
 
 #[test]
+fn a_memo_transaction_changes_only_the_nonce() {
+    let mut c = chain();
+    let k = Keypair::from_name("anyone");
+    let state0 = c.exec.state().contract.clone();
+    let mut memo = raw_tx(&k, c.id, 0, v2v_abi::MEMO_METHOD).tx;
+    memo.memo = vec![7; 512];
+    let mut with_args = memo.clone();
+    with_args.nonce = 1;
+    with_args.args = vec![1];
+    let r = c.block(vec![memo.sign(&k), with_args.sign(&k)]);
+    assert_eq!(r[0], (true, None));
+    assert!(
+        r[1].1
+            .clone()
+            .unwrap_or_default()
+            .contains("takes no arguments")
+    );
+    assert_eq!(c.exec.state().contract, state0);
+    assert_eq!(c.exec.state().next_nonce(&k.public()), 2);
+}
+
+#[test]
 fn a_contract_cannot_touch_the_nodes_keys() {
     let spec = hostile_spec();
     let dir = tempfile::tempdir().unwrap();

@@ -15,4 +15,4 @@ pub mod upgrade;
 
 pub use call::{MarketCall, Resolution, Side};
 pub use codec::{DecodeError, Reader, Writer};
-pub use upgrade::{DEPLOY_METHOD, DeployContract};
+pub use upgrade::{DEPLOY_METHOD, DeployContract, MEMO_METHOD};

@@ -13,6 +13,10 @@ use crate::codec::{DecodeError, Reader, Writer};
 /// executes itself: a contract never sees them.
 pub const DEPLOY_METHOD: &str = "system.deployContract";
 
+/// A payload-only transaction: no arguments, no contract call, nothing but the signer's nonce
+/// changes. Its memo is the payload (benchmarks of the ordering layer alone).
+pub const MEMO_METHOD: &str = "system.memo";
+
 /// Whether a method is reserved for the node (a contract call may not use it).
 pub fn is_system_method(method: &str) -> bool {
     method.starts_with("system.")
