@@ -212,7 +212,14 @@ async fn contract_upgrade_on_a_dev_chain() {
         serde_json::from_value(c.chain_spec().await.unwrap()).unwrap();
     assert_eq!(spec.operators, vec![op.public()]);
 
-    // The same version again is refused: versions only go up.
+    // A lower version, or the same one again, is refused: versions only go up.
+    let nonce = c.next_nonce(op.public().to_hex()).await.unwrap();
+    refused(
+        &c,
+        deploy_hex(&op, chain, nonce, &std::fs::read(V1).unwrap(), None),
+        "declares version 1, which is not greater than the version in force (2)",
+    )
+    .await;
     let (ok, _, err) = v2v(&[
         "contract", "deploy", "--rpc", &url, "--wasm", V2, "--key", &operator,
     ]);
