@@ -292,12 +292,6 @@ impl Executor {
         &self.state
     }
 
-    /// The code in force after the last executed or applied block.
-    pub fn contract(&mut self) -> Result<&Contract, ExecutorError> {
-        self.sync_contract()?;
-        Ok(&self.contract)
-    }
-
     /// Executes `txs` on top of the current state, in order, and returns the block with its
     /// receipts. The state is left *after* the block; undo it with [`Executor::revert`].
     pub fn execute(

@@ -13,7 +13,7 @@ pub(crate) const LIMITS: BlockLimits = BlockLimits {
     max_bytes: 1 << 20,
 };
 
-fn tx(key: &Keypair, chain: Hash, nonce: u64, call: &MarketCall) -> SignedTransaction {
+pub(crate) fn tx(key: &Keypair, chain: Hash, nonce: u64, call: &MarketCall) -> SignedTransaction {
     UnsignedTransaction {
         chain_id: chain,
         signer: key.public(),

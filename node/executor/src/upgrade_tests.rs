@@ -6,7 +6,7 @@ use v2v_chain_spec::{ChainSpec, dev};
 use v2v_primitives::{Hash, Keypair, SignedTransaction, UnsignedTransaction};
 use v2v_storage::{RocksStore, Store};
 
-use crate::tests::{hostile_spec, raw_tx, run_block};
+use crate::tests::{hostile_spec, raw_tx, run_block, tx};
 use crate::{Executor, UpgradeOutcome, runtime_for};
 
 const V2: &[u8] = include_bytes!("../../../contracts/market/fixtures/v2v_market_v2.wasm");
@@ -39,15 +39,7 @@ fn register(key: &Keypair, chain: Hash, nonce: u64, id: &str) -> SignedTransacti
     let call = MarketCall::Register {
         client_id: id.into(),
     };
-    UnsignedTransaction {
-        chain_id: chain,
-        signer: key.public(),
-        nonce,
-        method: call.method().into(),
-        args: call.encode_args(),
-        memo: vec![],
-    }
-    .sign(key)
+    tx(key, chain, nonce, &call)
 }
 
 struct Chain {
