@@ -11,10 +11,16 @@
 //! once the previous one is final), padded by the memo to the payload size (8 B, 1 KB,
 //! 10 KB). Each client first registers, deposits and links a vehicle (not measured).
 //!
-//! Workload `consensus`: the same closed loop with payload-only transactions
-//! (`system.memo`: no contract call, the memo is the payload), to measure the ordering layer
-//! alone.
+//! The open-loop workloads (`bench_ladder.rs`) send at a rate that rises step by step until
+//! it cannot be sustained:
+//! - `saturate`: market orders, as in `report`, from `--accounts` signers;
+//! - `consensus`: payload-only transactions (`system.memo`: no contract call, the memo is the
+//!   payload), to measure the ordering layer alone.
+//!
+//! Every row also reads each validator's `system_metrics` before and after: consensus
+//! messages and bytes per finalized block, and the CPU time per transaction of each stage.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,7 +33,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use v2v_abi::{MEMO_METHOD, MarketCall};
 use v2v_primitives::{Hash, Keypair};
-use v2v_rpc_client::{HttpClient, SystemApiClient, WsClient};
+use v2v_rpc_client::{HttpClient, NodeMetrics, SystemApiClient, WsClient};
 
 use crate::testnet_cmd::{Validator, free_ports, spawn_validator, stop_all};
 use crate::wallet::{Call, signed_hex};
@@ -37,14 +43,26 @@ use crate::wallet::{Call, signed_hex};
 pub enum Workload {
     /// The report's study: closed-loop clients sending market orders.
     Report,
-    /// Closed-loop clients sending payload-only transactions (no contract call).
+    /// Open loop, rising rate: market orders.
+    Saturate,
+    /// Open loop, rising rate: payload-only transactions (no contract call).
     Consensus,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::Report => "report",
+            Workload::Saturate => "saturate",
+            Workload::Consensus => "consensus",
+        }
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "report")]
-    workload: Workload,
+    pub workload: Workload,
     /// Engines to measure.
     #[arg(
         long,
@@ -65,10 +83,37 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 200)]
     requests: usize,
     #[arg(long, default_value_t = 1)]
-    seed: u64,
+    pub seed: u64,
     /// Where the results go.
     #[arg(long, default_value = "bench-results")]
     out: PathBuf,
+    /// Open loop: signers sending round-robin.
+    #[arg(long, default_value_t = 256)]
+    pub accounts: usize,
+    /// Open loop: WebSocket connections per validator.
+    #[arg(long, default_value_t = 16)]
+    pub connections: usize,
+    /// Open loop: the rates to try, in transactions per second (overrides the ladder below).
+    #[arg(long, value_delimiter = ',')]
+    pub rates: Vec<f64>,
+    /// Open loop: the first rate of the ladder.
+    #[arg(long, default_value_t = 250.0)]
+    pub rate_start: f64,
+    /// Open loop: each step's rate over the previous one's.
+    #[arg(long, default_value_t = 1.5)]
+    pub rate_factor: f64,
+    /// Open loop: the highest rate tried.
+    #[arg(long, default_value_t = 200_000.0)]
+    pub rate_max: f64,
+    /// Open loop: seconds of sending per step.
+    #[arg(long, default_value_t = 10.0)]
+    pub step_secs: f64,
+    /// Open loop: a step whose median latency exceeds this is not sustained.
+    #[arg(long, default_value_t = 1000.0)]
+    pub max_p50_ms: f64,
+    /// Open loop: run every rate, even after one was not sustained.
+    #[arg(long)]
+    pub all_steps: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -81,25 +126,126 @@ struct Row {
     lost: usize,
     seconds: f64,
     tx_per_s: f64,
-    latency_ms_p50: f64,
-    latency_ms_p95: f64,
-    latency_ms_p99: f64,
-    latency_ms_max: f64,
-    /// CPU seconds of each validator process during the measured phase.
-    cpu_s: Vec<f64>,
-    /// Peak resident set of each validator process, MiB.
-    peak_rss_mib: Vec<f64>,
+    #[serde(flatten)]
+    m: Measures,
 }
 
-#[derive(Debug, Serialize)]
-struct Results {
-    workload: Workload,
-    seed: u64,
-    clients: usize,
-    requests_per_client: usize,
-    machine: Machine,
-    git_commit: String,
-    rows: Vec<Row>,
+/// Latency percentiles, and each validator's CPU and memory, over a measured phase.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Measures {
+    pub latency_ms_p50: f64,
+    pub latency_ms_p95: f64,
+    pub latency_ms_p99: f64,
+    pub latency_ms_max: f64,
+    /// CPU seconds of each validator process during the measured phase.
+    pub cpu_s: Vec<f64>,
+    /// Peak resident set of each validator process, MiB.
+    pub peak_rss_mib: Vec<f64>,
+    pub consensus: Option<ConsensusTraffic>,
+}
+
+impl Measures {
+    /// From sorted latencies, each validator's (CPU seconds, peak RSS) now and its CPU
+    /// seconds when the phase began.
+    pub(crate) fn new(
+        sorted: &[Duration],
+        usage: &[(f64, f64)],
+        cpu_before: &[f64],
+        consensus: Option<ConsensusTraffic>,
+    ) -> Self {
+        Measures {
+            latency_ms_p50: percentile(sorted, 0.50),
+            latency_ms_p95: percentile(sorted, 0.95),
+            latency_ms_p99: percentile(sorted, 0.99),
+            latency_ms_max: percentile(sorted, 1.0),
+            cpu_s: usage
+                .iter()
+                .zip(cpu_before)
+                .map(|((after, _), before)| after - before)
+                .collect(),
+            peak_rss_mib: usage.iter().map(|(_, rss)| *rss).collect(),
+            consensus,
+        }
+    }
+
+    pub(crate) fn cpu_total(&self) -> f64 {
+        self.cpu_s.iter().sum()
+    }
+
+    pub(crate) fn rss_max(&self) -> f64 {
+        self.peak_rss_mib.iter().copied().fold(0.0, f64::max)
+    }
+}
+
+/// What the validators' `system_metrics` counted over a measured phase.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ConsensusTraffic {
+    /// Blocks and transactions the first validator finalized.
+    pub blocks: u64,
+    pub transactions: u64,
+    /// Consensus engine messages and their bytes, all validators together, per block.
+    pub engine_messages_per_block: f64,
+    pub engine_bytes_per_block: f64,
+    /// Proposal bodies pushed to the other validators, bytes per block.
+    pub body_bytes_per_block: f64,
+    /// Transaction gossip messages published per finalized transaction.
+    pub gossip_messages_per_tx: f64,
+    /// CPU microseconds per finalized transaction in each stage, all validators together.
+    pub stage_cpu_us_per_tx: BTreeMap<String, f64>,
+}
+
+/// Every validator's counters now (None for one that did not answer).
+pub(crate) async fn traffic(validators: &[Validator]) -> Vec<Option<NodeMetrics>> {
+    let mut out = Vec::with_capacity(validators.len());
+    for v in validators {
+        let m = match client(&format!("http://127.0.0.1:{}", v.rpc_port)) {
+            Ok(c) => c.metrics().await.ok(),
+            Err(_) => None,
+        };
+        out.push(m);
+    }
+    out
+}
+
+/// The counters' growth since `before`, per block and per transaction.
+pub(crate) async fn traffic_since(
+    validators: &[Validator],
+    before: Vec<Option<NodeMetrics>>,
+) -> Option<ConsensusTraffic> {
+    let after = traffic(validators).await;
+    let pairs: Vec<(NodeMetrics, NodeMetrics)> = before
+        .into_iter()
+        .zip(after)
+        .map(|(b, a)| Some((b?, a?)))
+        .collect::<Option<_>>()?;
+    let (b0, a0) = pairs.first()?;
+    let blocks = a0.finalized_blocks - b0.finalized_blocks;
+    let txs = a0.finalized_transactions - b0.finalized_transactions;
+    let sum = |f: fn(&NodeMetrics) -> u64| -> f64 {
+        pairs.iter().map(|(b, a)| (f(a) - f(b)) as f64).sum()
+    };
+    let per_block = |x: f64| x / (blocks.max(1) as f64);
+    let mut stages = BTreeMap::new();
+    for (b, a) in &pairs {
+        for s in &a.stages {
+            let was = b
+                .stages
+                .iter()
+                .find(|x| x.name == s.name)
+                .map_or(0, |x| x.cpu_ns);
+            *stages.entry(s.name.clone()).or_insert(0.0) +=
+                (s.cpu_ns - was) as f64 / 1000.0 / (txs.max(1) as f64);
+        }
+    }
+    Some(ConsensusTraffic {
+        blocks,
+        transactions: txs,
+        engine_messages_per_block: per_block(sum(|m| m.engine_messages_sent)),
+        engine_bytes_per_block: per_block(sum(|m| m.engine_bytes_sent)),
+        body_bytes_per_block: per_block(sum(|m| m.block_bytes_sent)),
+        gossip_messages_per_tx: sum(|m| m.gossip_messages_sent) / (txs.max(1) as f64),
+        stage_cpu_us_per_tx: stages,
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -142,7 +288,7 @@ fn git_commit() -> String {
 }
 
 /// (CPU seconds so far, peak RSS in MiB) of a process, from /proc.
-fn process_usage(pid: u32) -> (f64, f64) {
+pub(crate) fn process_usage(pid: u32) -> (f64, f64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let fields: Vec<&str> = stat
@@ -163,7 +309,7 @@ fn process_usage(pid: u32) -> (f64, f64) {
     (ticks / 100.0, hwm_kib / 1024.0)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -197,9 +343,9 @@ impl Sender {
 }
 
 /// What the measured phase sends: a random market order, or a payload-only transaction.
-fn next_call(workload: Workload, rng: &mut ChaCha8Rng) -> Call {
+pub(crate) fn next_call(workload: Workload, rng: &mut ChaCha8Rng) -> Call {
     match workload {
-        Workload::Report => Call::from(&random_order(rng)),
+        Workload::Report | Workload::Saturate => Call::from(&random_order(rng)),
         Workload::Consensus => Call {
             method: MEMO_METHOD.into(),
             args: vec![],
@@ -223,7 +369,7 @@ fn random_order(rng: &mut ChaCha8Rng) -> MarketCall {
 
 /// Starts `n` validators of `engine` under `dir`; returns them and their RPC clients once
 /// every one answers.
-async fn start_network(
+pub(crate) async fn start_network(
     engine: crate::spec_cmd::Engine,
     n: usize,
     dir: &Path,
@@ -283,7 +429,7 @@ async fn run_one(
         .map(|v| process_usage(v.child.id()))
         .collect();
     stop_all(&mut validators);
-    let (latencies, lost, seconds, cpu_before) = result?;
+    let (latencies, lost, seconds, cpu_before, consensus) = result?;
     let mut sorted = latencies;
     sorted.sort();
     Ok(Row {
@@ -295,20 +441,17 @@ async fn run_one(
         lost,
         seconds,
         tx_per_s: sorted.len() as f64 / seconds.max(1e-9),
-        latency_ms_p50: percentile(&sorted, 0.50),
-        latency_ms_p95: percentile(&sorted, 0.95),
-        latency_ms_p99: percentile(&sorted, 0.99),
-        latency_ms_max: percentile(&sorted, 1.0),
-        cpu_s: usage
-            .iter()
-            .zip(&cpu_before)
-            .map(|((after, _), before)| after - before)
-            .collect(),
-        peak_rss_mib: usage.iter().map(|(_, rss)| *rss).collect(),
+        m: Measures::new(&sorted, &usage, &cpu_before, consensus),
     })
 }
 
-type Measured = (Vec<Duration>, usize, f64, Vec<f64>);
+type Measured = (
+    Vec<Duration>,
+    usize,
+    f64,
+    Vec<f64>,
+    Option<ConsensusTraffic>,
+);
 
 async fn drive(
     args: &BenchArgs,
@@ -336,39 +479,16 @@ async fn drive(
             senders.push((s, rng));
             continue;
         }
-        s.send(
-            &Call::from(&MarketCall::Register {
-                client_id: name.clone(),
-            }),
-            0,
-        )
-        .await?;
-        s.send(
-            &Call::from(&MarketCall::Deposit {
-                amount: 1_000_000_000_000,
-            }),
-            0,
-        )
-        .await?;
-        s.send(
-            &Call::from(&MarketCall::LinkVehicle {
-                vehicle_id: format!("{name}-car"),
-                capacity_wh: 60_000,
-                charge_wh: rng.gen_range(20_000..55_000),
-                x: rng.gen_range(0..4_000),
-                y: rng.gen_range(0..4_000),
-                efficiency_wh_per_km: 150,
-                energy_price: 200,
-            }),
-            0,
-        )
-        .await?;
+        for call in crate::bench_ladder::market_setup(&name, &mut rng) {
+            s.send(&Call::from(&call), 0).await?;
+        }
         senders.push((s, rng));
     }
     let cpu_before: Vec<f64> = validators
         .iter()
         .map(|v| process_usage(v.child.id()).0)
         .collect();
+    let traffic_before = traffic(validators).await;
     let done = Arc::new(AtomicUsize::new(0));
     let total = args.clients * args.requests;
     let started = Instant::now();
@@ -411,7 +531,8 @@ async fn drive(
     let seconds = started.elapsed().as_secs_f64();
     ticker.abort();
     eprintln!();
-    Ok((latencies, lost, seconds, cpu_before))
+    let consensus = traffic_since(validators, traffic_before).await;
+    Ok((latencies, lost, seconds, cpu_before, consensus))
 }
 
 fn write_csv(path: &Path, rows: &[Row]) -> anyhow::Result<()> {
@@ -430,12 +551,12 @@ fn write_csv(path: &Path, rows: &[Row]) -> anyhow::Result<()> {
             r.lost,
             r.seconds,
             r.tx_per_s,
-            r.latency_ms_p50,
-            r.latency_ms_p95,
-            r.latency_ms_p99,
-            r.latency_ms_max,
-            r.cpu_s.iter().sum::<f64>(),
-            r.peak_rss_mib.iter().copied().fold(0.0, f64::max),
+            r.m.latency_ms_p50,
+            r.m.latency_ms_p95,
+            r.m.latency_ms_p99,
+            r.m.latency_ms_max,
+            r.m.cpu_total(),
+            r.m.rss_max(),
         );
     }
     std::fs::write(path, out)?;
@@ -447,8 +568,81 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         args.clients > 0 && args.requests > 0,
         "--clients and --requests must be positive"
     );
+    anyhow::ensure!(
+        args.step_secs > 0.0 && args.accounts > 0 && args.connections > 0,
+        "--step-secs, --accounts and --connections must be positive"
+    );
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
+    let stem = format!("bench-{}", args.workload.name());
+    let json = args.out.join(format!("{stem}.json"));
+    let csv = args.out.join(format!("{stem}.csv"));
+    let header = |rows: serde_json::Value| {
+        serde_json::json!({
+            "workload": args.workload,
+            "seed": args.seed,
+            "clients": args.clients,
+            "requests_per_client": args.requests,
+            "accounts": args.accounts,
+            "step_secs": args.step_secs,
+            "max_p50_ms": args.max_p50_ms,
+            "machine": machine(),
+            "git_commit": git_commit(),
+            "rows": rows,
+        })
+    };
+    if args.workload == Workload::Report {
+        let rows = closed_loop(&args).await?;
+        std::fs::write(
+            &json,
+            serde_json::to_string_pretty(&header(serde_json::to_value(&rows)?))?,
+        )?;
+        write_csv(&csv, &rows)?;
+    } else {
+        let rows = open_loop(&args).await?;
+        std::fs::write(
+            &json,
+            serde_json::to_string_pretty(&header(serde_json::to_value(&rows)?))?,
+        )?;
+        crate::bench_ladder::write_csv(&csv, &rows)?;
+    }
+    println!("wrote {} and {}", json.display(), csv.display());
+    Ok(())
+}
+
+/// One open-loop ladder per engine, committee size and payload.
+async fn open_loop(args: &BenchArgs) -> anyhow::Result<Vec<crate::bench_ladder::LadderRow>> {
+    let mut rows = Vec::new();
+    for &engine in &args.engines {
+        for &n in &args.validators {
+            for &payload in &args.payloads {
+                eprintln!("{engine:?}, {n} validators, {payload} B payload:");
+                let row = crate::bench_ladder::run(args, engine, n, payload).await?;
+                match crate::bench_ladder::best(&row.steps) {
+                    Some(s) => println!(
+                        "{:<7} {:>3} {:>7}  highest sustained: {:.0} tx/s (offered {:.0}), p50 {:.1} ms, p99 {:.1} ms",
+                        row.engine,
+                        n,
+                        payload,
+                        s.tx_per_s,
+                        s.offered_tx_per_s,
+                        s.m.latency_ms_p50,
+                        s.m.latency_ms_p99
+                    ),
+                    None => println!(
+                        "{:<7} {:>3} {:>7}  no rate sustained",
+                        row.engine, n, payload
+                    ),
+                }
+                rows.push(row);
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// The report's closed loop per engine, committee size and payload.
+async fn closed_loop(args: &BenchArgs) -> anyhow::Result<Vec<Row>> {
     println!(
         "{:<7} {:>3} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
         "engine",
@@ -467,41 +661,23 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         for &n in &args.validators {
             for &payload in &args.payloads {
                 eprintln!("{engine:?}, {n} validators, {payload} B payload:");
-                let row = run_one(&args, engine, n, payload).await?;
+                let row = run_one(args, engine, n, payload).await?;
                 println!(
                     "{:<7} {:>3} {:>7} {:>9.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.2} {:>9.1}",
                     row.engine,
                     row.validators,
                     row.payload_bytes,
                     row.tx_per_s,
-                    row.latency_ms_p50,
-                    row.latency_ms_p95,
-                    row.latency_ms_p99,
-                    row.latency_ms_max,
-                    row.cpu_s.iter().sum::<f64>(),
-                    row.peak_rss_mib.iter().copied().fold(0.0, f64::max),
+                    row.m.latency_ms_p50,
+                    row.m.latency_ms_p95,
+                    row.m.latency_ms_p99,
+                    row.m.latency_ms_max,
+                    row.m.cpu_total(),
+                    row.m.rss_max(),
                 );
                 rows.push(row);
             }
         }
     }
-    let results = Results {
-        workload: args.workload,
-        seed: args.seed,
-        clients: args.clients,
-        requests_per_client: args.requests,
-        machine: machine(),
-        git_commit: git_commit(),
-        rows,
-    };
-    let stem = match args.workload {
-        Workload::Report => "bench-report",
-        Workload::Consensus => "bench-consensus",
-    };
-    let json = args.out.join(format!("{stem}.json"));
-    std::fs::write(&json, serde_json::to_string_pretty(&results)?)?;
-    let csv = args.out.join(format!("{stem}.csv"));
-    write_csv(&csv, &results.rows)?;
-    println!("wrote {} and {}", json.display(), csv.display());
-    Ok(())
+    Ok(rows)
 }

@@ -3,6 +3,7 @@
 
 mod amount;
 mod bench_cmd;
+mod bench_ladder;
 mod chain_cmd;
 mod contract_cmd;
 mod contract_upgrade;

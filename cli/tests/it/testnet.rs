@@ -670,9 +670,10 @@ fn hex_decode(s: &str) -> Vec<u8> {
         .collect()
 }
 
-/// `v2v bench` runs a small `report` workload end to end and writes its results.
+/// `v2v bench` runs small `report`, `consensus` and `saturate` workloads end to end and
+/// writes their results.
 #[test]
-fn bench_report_and_consensus_workloads_write_results() {
+fn bench_workloads_write_results() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("results");
     let (ok, stdout, stderr) = crate::support::run(&[
@@ -708,33 +709,74 @@ fn bench_report_and_consensus_workloads_write_results() {
     let csv = std::fs::read_to_string(out.join("bench-report.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3);
 
-    // The ordering layer alone: payload-only transactions, no client setup.
-    let (ok, stdout, stderr) = crate::support::run(&[
-        "bench",
-        "--workload",
+    // Consensus traffic inside the nodes: every validator's system_metrics, per block.
+    let traffic = &rows[0]["consensus"];
+    assert!(traffic["blocks"].as_u64().unwrap() >= 1, "{traffic}");
+    assert!(traffic["engine_messages_per_block"].as_f64().unwrap() > 0.0);
+    for stage in [
+        "txCheck",
+        "mempool",
         "consensus",
-        "--engines",
-        "pbft",
-        "--validators",
-        "4",
-        "--payloads",
-        "512",
-        "--clients",
-        "2",
-        "--requests",
-        "5",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(ok, "{stdout}\n{stderr}");
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("bench-consensus.json")).unwrap())
-            .unwrap();
-    assert_eq!(json["workload"], "consensus");
-    let row = &json["rows"][0];
-    assert_eq!(
-        (row["finalized"].as_u64(), row["lost"].as_u64()),
-        (Some(10), Some(0)),
-        "{row}"
-    );
+        "build",
+        "verify",
+        "commit",
+    ] {
+        assert!(
+            traffic["stage_cpu_us_per_tx"][stage].as_f64().unwrap() > 0.0,
+            "{stage}: {traffic}"
+        );
+    }
+
+    // Open loop: the ordering layer alone (payload-only transactions, no client setup) and
+    // then market orders, each at two rates.
+    for (workload, engine, payload) in [("consensus", "pbft", "512"), ("saturate", "linear", "8")] {
+        let (ok, stdout, stderr) = crate::support::run(&[
+            "bench",
+            "--workload",
+            workload,
+            "--engines",
+            engine,
+            "--validators",
+            "4",
+            "--payloads",
+            payload,
+            "--accounts",
+            "4",
+            "--connections",
+            "1",
+            "--rates",
+            "20,40",
+            "--step-secs",
+            "2",
+            "--all-steps",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(ok, "{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("highest sustained") || stdout.contains("no rate sustained"),
+            "{stdout}"
+        );
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(format!("bench-{workload}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(json["workload"], workload);
+        let row = &json["rows"][0];
+        assert_eq!(row["engine"], engine);
+        let steps = row["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), 2, "{row}");
+        for (step, rate) in steps.iter().zip([20.0, 40.0]) {
+            assert_eq!(step["offered_tx_per_s"].as_f64(), Some(rate));
+            assert_eq!(step["sent"].as_u64(), Some(2 * rate as u64), "{step}");
+            assert_eq!(step["finalized"], step["sent"], "{step}");
+            assert_eq!(step["lost"], 0);
+            assert!(step["sustained"].is_boolean());
+            assert!(step["latency_ms_p50"].as_f64().unwrap() > 0.0);
+            assert!(step["consensus"]["transactions"].as_u64().unwrap() >= 2 * rate as u64);
+        }
+        assert!(row["max_sustained_tx_per_s"].as_f64().is_some());
+        let csv = std::fs::read_to_string(out.join(format!("bench-{workload}.csv"))).unwrap();
+        assert_eq!(csv.lines().count(), 3, "{csv}");
+    }
 }

@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// The one gossip topic: transactions.
-pub(crate) const TX_TOPIC: &str = "v2v/txs/1";
+pub(crate) const TX_TOPIC: &str = "v2v/txs/2";
 
 /// Room for the gossipsub envelope (author, signature, sequence number, topic, protobuf tags)
 /// on top of the payload, so a payload of exactly `max_gossip_bytes` still fits the frame.

@@ -5,7 +5,7 @@
 //! with, so a peer's `PeerId` is derived from its validator public key), the permissioned
 //! allow-list (only configured peers can hold a connection), redialing of configured peers,
 //! one-way direct messages and request/response (`/v2v/direct/1`, `/v2v/request/1`, raw
-//! length-prefixed bytes), and transaction gossip (gossipsub topic `v2v/txs/1`, forwarded
+//! length-prefixed bytes), and transaction gossip (gossipsub topic `v2v/txs/2`, forwarded
 //! only after the node's verdict).
 //!
 //! It knows nothing about what the bytes mean: encoding, consensus and the mempool live in

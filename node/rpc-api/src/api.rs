@@ -9,7 +9,8 @@ use v2v_primitives::Hash;
 
 use crate::types::{
     BlockId, BlockJson, ChainInfo, ContractInfo, ExplorerStats, FinalityProofJson, HeaderJson,
-    Health, HistoryPage, PeerInfo, TradeEvent, TxJson, TxLookup, TxStatus, ValidatorInfo,
+    Health, HistoryPage, NodeMetrics, PeerInfo, TradeEvent, TxJson, TxLookup, TxStatus,
+    ValidatorInfo,
 };
 
 #[rpc(server, client, namespace = "system")]
@@ -33,6 +34,10 @@ pub trait SystemApi {
     /// enough to rebuild genesis and replay the chain (`v2v contract dry-run`).
     #[method(name = "chainSpec")]
     async fn chain_spec(&self) -> RpcResult<Value>;
+    /// Counters since the node started: what it finalized, the consensus traffic it sent,
+    /// and the CPU time of each stage of a transaction's path (`docs/benchmarks.md`).
+    #[method(name = "metrics")]
+    async fn metrics(&self) -> RpcResult<NodeMetrics>;
 }
 
 #[rpc(server, client, namespace = "chain")]

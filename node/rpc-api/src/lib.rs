@@ -15,8 +15,8 @@ pub use api::{
 };
 pub use types::{
     BlockId, BlockJson, ChainInfo, ContractInfo, ExplorerStats, FinalityProofJson, HeaderJson,
-    Health, HistoryPage, PeerInfo, PendingUpgradeInfo, ReceiptJson, TradeEvent, TxJson, TxLookup,
-    TxStatus, UpgradeInfo, ValidatorInfo, decode_call_json,
+    Health, HistoryPage, NodeMetrics, PeerInfo, PendingUpgradeInfo, ReceiptJson, StageMetrics,
+    TradeEvent, TxJson, TxLookup, TxStatus, UpgradeInfo, ValidatorInfo, decode_call_json,
 };
 
 /// The jsonrpsee this crate's traits are generated with.

@@ -12,6 +12,37 @@ pub enum BlockId {
     Hash(Hash),
 }
 
+/// `system_metrics`: counters since the node started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeMetrics {
+    pub finalized_blocks: u64,
+    pub finalized_transactions: u64,
+    /// Consensus engine messages sent to other validators (a broadcast counts once per
+    /// receiver), and their bytes.
+    pub engine_messages_sent: u64,
+    pub engine_bytes_sent: u64,
+    /// Proposal bodies pushed to other validators, and their bytes.
+    pub block_bodies_sent: u64,
+    pub block_bytes_sent: u64,
+    /// Transaction gossip messages published, and their bytes.
+    pub gossip_messages_sent: u64,
+    pub gossip_bytes_sent: u64,
+    /// CPU time per stage of a transaction's path, measured on the thread that ran it.
+    pub stages: Vec<StageMetrics>,
+}
+
+/// One stage of `NodeMetrics`: how often it ran, on how many transactions, for how much
+/// CPU time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageMetrics {
+    pub name: String,
+    pub calls: u64,
+    pub items: u64,
+    pub cpu_ns: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {

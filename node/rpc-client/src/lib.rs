@@ -36,9 +36,9 @@ pub use jsonrpsee::ws_client::WsClient;
 pub use v2v_rpc_api::{
     AuthorApiClient, BlockId, BlockJson, ChainApiClient, ChainInfo, ContractInfo,
     ExplorerApiClient, ExplorerStats, FinalityProofJson, HeaderJson, Health, HistoryPage, MAX_PAGE,
-    MarketApiClient, PeerInfo, PendingUpgradeInfo, ReceiptJson, StateApiClient, SystemApiClient,
-    TradeEvent, TxApiClient, TxJson, TxLookup, TxStatus, UpgradeInfo, ValidatorInfo, codes,
-    decode_call_json,
+    MarketApiClient, NodeMetrics, PeerInfo, PendingUpgradeInfo, ReceiptJson, StageMetrics,
+    StateApiClient, SystemApiClient, TradeEvent, TxApiClient, TxJson, TxLookup, TxStatus,
+    UpgradeInfo, ValidatorInfo, codes, decode_call_json,
 };
 
 /// The jsonrpsee the clients are built with: its `core::client` (`ClientT`,

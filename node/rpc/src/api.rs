@@ -11,8 +11,8 @@ use v2v_consensus::{Certificate, Proof};
 use v2v_primitives::{Hash, PublicKey};
 use v2v_rpc_api::{
     AuthorApiServer, BlockId, BlockJson, ChainApiServer, ChainInfo, ContractInfo,
-    FinalityProofJson, HeaderJson, Health, MarketApiServer, PeerInfo, ReceiptJson, StateApiServer,
-    SystemApiServer, TxApiServer, TxJson, TxLookup, ValidatorInfo,
+    FinalityProofJson, HeaderJson, Health, MarketApiServer, NodeMetrics, PeerInfo, ReceiptJson,
+    StateApiServer, SystemApiServer, TxApiServer, TxJson, TxLookup, ValidatorInfo,
 };
 
 use crate::backend::{Backend, BackendError};
@@ -110,6 +110,10 @@ impl SystemApiServer for Api {
 
     async fn chain_spec(&self) -> RpcResult<Value> {
         Ok(self.backend.chain_spec())
+    }
+
+    async fn metrics(&self) -> RpcResult<NodeMetrics> {
+        Ok(self.backend.metrics())
     }
 }
 

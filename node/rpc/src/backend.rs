@@ -80,6 +80,10 @@ pub trait Backend: Send + Sync + 'static {
     fn contract(&self) -> ContractInfo;
     /// The chain spec, as JSON.
     fn chain_spec(&self) -> serde_json::Value;
+    /// The node's counters (`system_metrics`); a backend that counts nothing reports zeros.
+    fn metrics(&self) -> crate::NodeMetrics {
+        crate::NodeMetrics::default()
+    }
     /// A receiver of every block this node finalizes by execution, with its receipts, in
     /// order (a state snapshot install skips blocks: subscribers see the gap in heights).
     fn subscribe_blocks(&self) -> broadcast::Receiver<Arc<FinalizedBlock>>;

@@ -24,8 +24,9 @@ pub use server::{
 /// crate.
 pub use v2v_rpc_api::{
     BlockId, BlockJson, ChainInfo, ContractInfo, ExplorerStats, FinalityProofJson, HeaderJson,
-    Health, HistoryPage, MAX_PAGE, PeerInfo, PendingUpgradeInfo, ReceiptJson, TradeEvent, TxJson,
-    TxLookup, TxStatus, UpgradeInfo, ValidatorInfo, codes, decode_call_json,
+    Health, HistoryPage, MAX_PAGE, NodeMetrics, PeerInfo, PendingUpgradeInfo, ReceiptJson,
+    StageMetrics, TradeEvent, TxJson, TxLookup, TxStatus, UpgradeInfo, ValidatorInfo, codes,
+    decode_call_json,
 };
 
 /// Re-exported for the server handle ([`jsonrpsee::server::ServerHandle`]).

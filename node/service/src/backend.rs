@@ -82,7 +82,7 @@ impl Backend for NodeBackend {
     fn submit(&self, bytes: Vec<u8>) -> Result<Hash, SubmitError> {
         let tx = self.0.admit(&bytes)?;
         if let Some(net) = &self.0.net {
-            net.handle.gossip(bytes);
+            net.gossip(bytes);
         }
         Ok(tx.hash())
     }
@@ -179,6 +179,10 @@ impl Backend for NodeBackend {
                 })
                 .collect(),
         }
+    }
+
+    fn metrics(&self) -> v2v_rpc::NodeMetrics {
+        self.0.metrics.snapshot()
     }
 
     fn chain_spec(&self) -> serde_json::Value {

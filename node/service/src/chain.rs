@@ -19,6 +19,7 @@ use v2v_rpc::FinalizedBlock;
 use v2v_storage::{BlockCommit, Store};
 
 use crate::Shared;
+use crate::metrics::{Metrics, Stage};
 
 /// A block executed on the head, with everything the store needs once it is final
 /// (the certificate aside).
@@ -61,6 +62,16 @@ fn head_block(shared: &Shared) -> Result<Block, String> {
 /// Builds and dry-runs our proposal for `height` on the head, from the mempool. Stale
 /// transactions (their nonce is used) leave the mempool.
 pub(crate) fn build(shared: &Shared, height: u64, view: u64) -> Result<Candidate, String> {
+    let out = shared
+        .metrics
+        .time(Stage::Build, 0, || build_on_head(shared, height, view));
+    if let Ok(c) = &out {
+        shared.metrics.add_items(Stage::Build, c.block.txs.len());
+    }
+    out
+}
+
+fn build_on_head(shared: &Shared, height: u64, view: u64) -> Result<Candidate, String> {
     let mut executor = shared.executor();
     let parent = head_block(shared)?;
     let (head_height, head_hash) = (parent.header.height, parent.hash());
@@ -98,6 +109,13 @@ pub(crate) fn build(shared: &Shared, height: u64, view: u64) -> Result<Candidate
 /// this chain and correctly signed (those already in our mempool were checked on the way
 /// in), and executing it gives the roots in its header.
 pub(crate) fn verify(shared: &Shared, block: Block) -> Result<Candidate, String> {
+    let n = block.txs.len();
+    shared
+        .metrics
+        .time(Stage::Verify, n, || verify_on_head(shared, block))
+}
+
+fn verify_on_head(shared: &Shared, block: Block) -> Result<Candidate, String> {
     let mut executor = shared.executor();
     let parent = head_block(shared)?;
     let (head_height, head_hash) = (parent.header.height, parent.hash());
@@ -164,9 +182,19 @@ pub(crate) fn verify(shared: &Shared, block: Block) -> Result<Candidate, String>
 /// the mempool and the head subscribers.
 pub(crate) fn finalize(
     shared: &Shared,
-    mut record: Candidate,
+    record: Candidate,
     certificate: Vec<u8>,
 ) -> Result<(), String> {
+    let n = record.block.txs.len();
+    shared
+        .metrics
+        .time(Stage::Commit, n, || commit(shared, record, certificate))?;
+    Metrics::add(&shared.metrics.finalized_blocks, 1);
+    Metrics::add(&shared.metrics.finalized_txs, n);
+    Ok(())
+}
+
+fn commit(shared: &Shared, mut record: Candidate, certificate: Vec<u8>) -> Result<(), String> {
     let header = record.block.header.clone();
     {
         let mut executor = shared.executor();

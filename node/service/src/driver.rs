@@ -24,7 +24,8 @@ use v2v_storage::Store;
 
 use crate::Shared;
 use crate::chain::{self, Candidate};
-use crate::wire::{Direct, Request, Snapshot, decode_blocks, encode_blocks};
+use crate::metrics::Stage;
+use crate::wire::{Direct, Request, Snapshot, decode_blocks, decode_tx_batch, encode_blocks};
 
 /// How long a replica waits for a proposal's pushed body before asking for it.
 const FETCH_AFTER: Duration = Duration::from_millis(200);
@@ -121,7 +122,11 @@ pub(crate) async fn run(
             let Some(engine) = engine.as_mut() else {
                 continue;
             };
-            for out in engine.handle(input) {
+            let outputs = driver
+                .shared
+                .metrics
+                .time(Stage::Consensus, 0, || engine.handle(input));
+            for out in outputs {
                 if let Err(e) = driver.carry_out(out) {
                     error!("stopping block production: {e}");
                     driver.abort_all();
@@ -290,8 +295,11 @@ impl Driver {
                 block_hash,
                 certificate,
             } => {
-                certificate
-                    .verify(&self.shared.validators, height, &block_hash)
+                self.shared
+                    .metrics
+                    .time(Stage::Consensus, 0, || {
+                        certificate.verify(&self.shared.validators, height, &block_hash)
+                    })
                     .map_err(|e| format!("engine produced an invalid certificate: {e}"))?;
                 self.decided.insert(height, (block_hash, certificate));
                 self.advance()?;
@@ -422,21 +430,32 @@ impl Driver {
                 None => debug!(%from, "undecodable request dropped"),
             },
             NetworkEvent::Gossip { from, id, data } => {
-                // Only a transaction that can never be valid (bad encoding, signature or
-                // chain) is rejected: a reject penalises the relayer, and a stale nonce or
-                // a full mempool here says nothing about the peer's honesty.
-                let accept = match self.shared.admit(&data) {
-                    Ok(_) => true,
-                    Err(v2v_rpc::SubmitError::Invalid(e)) => {
-                        debug!(%from, "gossiped transaction invalid: {e}");
-                        false
-                    }
-                    Err(e) => {
-                        debug!(%from, "gossiped transaction not added: {e}");
-                        true
-                    }
+                let Some(txs) = decode_tx_batch(&data, self.shared.spec.max_decode_len()) else {
+                    debug!(%from, "undecodable gossip batch");
+                    net.handle.report_gossip(id, false);
+                    return Ok(());
                 };
-                net.handle.report_gossip(id, accept);
+                // Signature checks run off the driver, a batch at a time. Only a transaction
+                // that can never be valid (bad encoding, signature or chain) rejects the
+                // batch: a reject penalises the relayer, and a stale nonce or a full mempool
+                // here says nothing about the peer's honesty.
+                let shared = self.shared.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut accept = true;
+                    for tx in &txs {
+                        match shared.admit(tx) {
+                            Ok(_) => {}
+                            Err(v2v_rpc::SubmitError::Invalid(e)) => {
+                                debug!(%from, "gossiped transaction invalid: {e}");
+                                accept = false;
+                            }
+                            Err(e) => debug!(%from, "gossiped transaction not added: {e}"),
+                        }
+                    }
+                    if let Some(net) = &shared.net {
+                        net.handle.report_gossip(id, accept);
+                    }
+                });
             }
             NetworkEvent::Connected(peer) => {
                 self.shared.connected().insert(peer);

@@ -7,6 +7,7 @@ mod backend;
 mod chain;
 mod driver;
 mod mempool;
+mod metrics;
 mod net;
 mod wire;
 
@@ -26,6 +27,8 @@ use v2v_network::{Multiaddr, NetworkConfig, PeerEntry, PeerId};
 use v2v_primitives::{Hash, Header, Keypair, PublicKey, SignedTransaction, TxError};
 use v2v_rpc::{FinalizedBlock, RpcConfig, SubmitError};
 use v2v_storage::{RocksStore, Store};
+
+use crate::metrics::Stage;
 
 pub use mempool::{Mempool, MempoolLimits};
 
@@ -122,6 +125,8 @@ pub(crate) struct Shared {
     /// The height of the last finalized block each proposer proposed (since start).
     pub last_proposed: Mutex<BTreeMap<PublicKey, u64>>,
     pub snapshot_after: u64,
+    /// Counters for `system_metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl Shared {
@@ -154,12 +159,26 @@ impl Shared {
     /// Checks a transaction (size, encoding, chain, signature, replay, nonce) and adds it to
     /// the mempool. Transactions from clients and from peers' gossip come in here.
     pub fn admit(&self, bytes: &[u8]) -> Result<SignedTransaction, SubmitError> {
-        let tx = SignedTransaction::check(bytes, self.spec.max_decode_len(), self.genesis_hash)?;
+        let tx = self.metrics.time(Stage::TxCheck, 1, || {
+            SignedTransaction::check(bytes, self.spec.max_decode_len(), self.genesis_hash)
+        })?;
+        self.metrics
+            .time(Stage::Mempool, 1, || self.admit_checked(tx, bytes.len()))
+    }
+
+    /// The stateful half of [`Shared::admit`], for a transaction already decoded and
+    /// signature-checked.
+    fn admit_checked(
+        &self,
+        tx: SignedTransaction,
+        len: usize,
+    ) -> Result<SignedTransaction, SubmitError> {
+        let bytes_len = len;
         // Only a contract deployment may exceed maxTxBytes.
         let max = self.spec.max_tx_len(&tx.tx.method);
-        if bytes.len() > max {
+        if bytes_len > max {
             return Err(TxError::TooLarge {
-                len: bytes.len(),
+                len: bytes_len,
                 max,
             }
             .into());
@@ -260,6 +279,7 @@ async fn start_network(
     spec: &ChainSpec,
     key: &Keypair,
     listen: Option<Multiaddr>,
+    metrics: Arc<metrics::Metrics>,
 ) -> Result<
     (
         net::Net,
@@ -309,16 +329,21 @@ async fn start_network(
         None => parse("this node", "/ip4/127.0.0.1/tcp/0")?,
     };
     let mut config = NetworkConfig::new(key.seed(), listen, peers);
-    // A response carries up to a few blocks; a gossip message is one transaction.
+    // A response carries up to a few blocks; a gossip message is a batch of transactions (or
+    // one transaction larger than a batch).
     config.max_message_bytes = (spec.consensus.max_block_bytes as usize)
         .saturating_mul(4)
         .max(16 << 20);
-    config.max_gossip_bytes = spec.max_decode_len() + 1024;
+    config.max_gossip_bytes = spec.max_decode_len().max(net::GOSSIP_BATCH_BYTES)
+        + 4 * wire::MAX_GOSSIP_BATCH as usize
+        + 1024;
     let (handle, events) = v2v_network::start(config).await?;
     Ok((
         net::Net {
             handle,
             validators: validator_peers,
+            metrics,
+            outbox: std::sync::Mutex::new(Vec::new()),
         },
         events,
     ))
@@ -347,8 +372,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, ServiceError> {
         }
     };
     // A chain of one validator and no full nodes needs no network.
+    let metrics = Arc::new(metrics::Metrics::default());
     let (net, net_events) = if validators.len() > 1 || !spec.full_nodes.is_empty() {
-        let (net, events) = start_network(&spec, role.key(), listen).await?;
+        let (net, events) = start_network(&spec, role.key(), listen, metrics.clone()).await?;
         (Some(net), Some(events))
     } else {
         (None, None)
@@ -391,6 +417,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, ServiceError> {
         connected: Mutex::new(BTreeSet::new()),
         last_proposed: Mutex::new(BTreeMap::new()),
         snapshot_after,
+        metrics,
     });
     let backend: Arc<dyn v2v_rpc::Backend> = Arc::new(backend::NodeBackend(shared.clone()));
     let (rpc_addr, rpc_handle) =
@@ -401,6 +428,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, ServiceError> {
                 source: e,
             })?;
     let (stop, stop_rx) = watch::channel(false);
+    if shared.net.is_some() {
+        tokio::spawn(flush_gossip(shared.clone(), stop_rx.clone()));
+    }
     let driver = tokio::spawn(driver::run(
         shared.clone(),
         engine,
@@ -417,4 +447,18 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, ServiceError> {
         driver,
         rpc: rpc_handle,
     })
+}
+
+/// Publishes the transactions our clients sent, a batch every [`net::GOSSIP_FLUSH`], until
+/// the node stops.
+async fn flush_gossip(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let Some(net) = &shared.net else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(net::GOSSIP_FLUSH) => net.flush_gossip(),
+        }
+    }
 }

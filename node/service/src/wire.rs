@@ -120,6 +120,36 @@ pub fn decode_blocks(bytes: &[u8], max_len: usize) -> Option<Vec<(Vec<u8>, Vec<u
     Some(out)
 }
 
+/// Transactions per gossip message at most.
+pub const MAX_GOSSIP_BATCH: u32 = 4096;
+
+/// Transactions gossiped together: one gossip message carries every transaction a node took
+/// from its clients in a few milliseconds, so that the gossip layer's per-message costs (its
+/// signature, its message id, framing) are paid once per batch.
+pub fn encode_tx_batch(txs: &[Vec<u8>]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u32(txs.len() as u32);
+    for tx in txs {
+        w.bytes(tx);
+    }
+    w.finish()
+}
+
+/// The transactions of a gossip batch (still undecoded), or None for anything malformed.
+pub fn decode_tx_batch(bytes: &[u8], max_tx: usize) -> Option<Vec<Vec<u8>>> {
+    let mut r = Reader::new(bytes);
+    let n = r.u32("count").ok()?;
+    if n == 0 || n > MAX_GOSSIP_BATCH {
+        return None;
+    }
+    let mut out = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        out.push(r.bytes("tx", max_tx).ok()?.to_vec());
+    }
+    r.finish().ok()?;
+    Some(out)
+}
+
 /// A state snapshot: the certified block it was taken at (encoded block and certificate),
 /// the contract state and every nonce.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,6 +215,25 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tx_batches_round_trip_and_refuse_garbage() {
+        let txs = vec![vec![1u8, 2, 3], vec![], vec![9u8; 300]];
+        let bytes = encode_tx_batch(&txs);
+        assert_eq!(decode_tx_batch(&bytes, 300), Some(txs.clone()));
+        // A transaction over the limit, a truncation, trailing bytes, an empty batch and a
+        // count over the limit are refused.
+        assert_eq!(decode_tx_batch(&bytes, 299), None);
+        assert_eq!(decode_tx_batch(&bytes[..bytes.len() - 1], 300), None);
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(decode_tx_batch(&longer, 300), None);
+        assert_eq!(decode_tx_batch(&encode_tx_batch(&[]), 300), None);
+        let mut huge = Writer::new();
+        huge.u32(MAX_GOSSIP_BATCH + 1);
+        assert_eq!(decode_tx_batch(&huge.finish(), 300), None);
+        assert_eq!(decode_tx_batch(&[], 300), None);
+    }
 
     #[test]
     fn round_trips_and_garbage() {
