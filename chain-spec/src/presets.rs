@@ -191,6 +191,7 @@ pub fn dev_with_engine(
         genesis: GenesisSpec {
             timestamp: 0,
             market: market(&clients),
+            storage: Default::default(),
         },
         contract: contract(),
         threshold: deal(1, engine, dev_threshold_seed())?.map(|(t, _)| t),
@@ -292,6 +293,7 @@ pub fn local_at(
         genesis: GenesisSpec {
             timestamp: 0,
             market: market(&clients),
+            storage: Default::default(),
         },
         contract: contract(),
         threshold: dealt.map(|(t, _)| t),

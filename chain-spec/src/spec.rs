@@ -1,5 +1,6 @@
 //! The chain spec format and its validation.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -181,6 +182,12 @@ pub struct GenesisSpec {
     pub timestamp: u64,
     /// Genesis market state; its operators come from the spec's `operators`.
     pub market: GenesisMarket,
+    /// Raw contract storage written over what the market's init wrote (0x-hex key to 0x-hex
+    /// value), as Substrate's raw chain specs carry genesis storage: a market that starts
+    /// with a filled order book (`v2v bench --workload book`). Keys starting with `:` are
+    /// reserved for the node.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub storage: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,6 +255,25 @@ impl ChainSpec {
             path: path.display().to_string(),
             reason: e.to_string(),
         })
+    }
+
+    /// The raw genesis storage, decoded (checked by [`ChainSpec::validate`]).
+    pub fn genesis_storage(&self) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, SpecError> {
+        let decode = |what: &str, s: &str| {
+            hex::decode(s.strip_prefix("0x").unwrap_or(s))
+                .map_err(|e| SpecError::Invalid(format!("genesis.storage {what} {s:.20}: {e}")))
+        };
+        let mut out = BTreeMap::new();
+        for (k, v) in &self.genesis.storage {
+            let key = decode("key", k)?;
+            if key.is_empty() || key.first() == Some(&b':') {
+                return Err(SpecError::Invalid(format!(
+                    "genesis.storage key {k:.20} is empty or reserved (starts with ':')"
+                )));
+            }
+            out.insert(key, decode("value", v)?);
+        }
+        Ok(out)
     }
 
     /// The contract's Wasm bytes (checked against `code_hash` by [`ChainSpec::validate`]).
@@ -415,6 +441,7 @@ impl ChainSpec {
         if !self.genesis.market.operators.is_empty() {
             return bad("genesis.market.operators must be empty: operators are listed once, at the top level".into());
         }
+        self.genesis_storage()?;
         let wasm = self.wasm()?;
         let hash = format!("0x{}", hex::encode(blake3::hash(&wasm).as_bytes()));
         if hash != self.contract.code_hash.to_lowercase() {

@@ -47,6 +47,9 @@ pub enum Workload {
     Saturate,
     /// Open loop, rising rate: payload-only transactions (no contract call).
     Consensus,
+    /// Open loop, rising rate: market orders against a book of `--book-orders` resting
+    /// orders, in genesis.
+    Book,
 }
 
 impl Workload {
@@ -55,6 +58,7 @@ impl Workload {
             Workload::Report => "report",
             Workload::Saturate => "saturate",
             Workload::Consensus => "consensus",
+            Workload::Book => "book",
         }
     }
 }
@@ -114,6 +118,9 @@ pub struct BenchArgs {
     /// Open loop: run every rate, even after one was not sustained.
     #[arg(long)]
     pub all_steps: bool,
+    /// Workload book: resting orders in genesis.
+    #[arg(long, default_value_t = 100_000)]
+    pub book_orders: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -345,7 +352,7 @@ impl Sender {
 /// What the measured phase sends: a random market order, or a payload-only transaction.
 pub(crate) fn next_call(workload: Workload, rng: &mut ChaCha8Rng) -> Call {
     match workload {
-        Workload::Report | Workload::Saturate => Call::from(&random_order(rng)),
+        Workload::Report | Workload::Saturate | Workload::Book => Call::from(&random_order(rng)),
         Workload::Consensus => Call {
             method: MEMO_METHOD.into(),
             args: vec![],
@@ -370,6 +377,7 @@ fn random_order(rng: &mut ChaCha8Rng) -> MarketCall {
 /// Starts `n` validators of `engine` under `dir`; returns them and their RPC clients once
 /// every one answers.
 pub(crate) async fn start_network(
+    args: &BenchArgs,
     engine: crate::spec_cmd::Engine,
     n: usize,
     dir: &Path,
@@ -377,7 +385,17 @@ pub(crate) async fn start_network(
     let keys = dir.join("keys");
     std::fs::create_dir_all(&keys)?;
     let ports = free_ports(2 * n)?;
-    let (spec, _) = v2v_chain_spec::local_at(engine.into(), &ports[..n], &keys)?;
+    let (mut spec, _) = v2v_chain_spec::local_at(engine.into(), &ports[..n], &keys)?;
+    if args.workload == Workload::Book {
+        let started = Instant::now();
+        crate::bench_book::fill(&mut spec, args.book_orders, args.seed)?;
+        eprintln!(
+            "  genesis book of {} resting orders built in {:.1} s ({} storage entries)",
+            args.book_orders,
+            started.elapsed().as_secs_f64(),
+            spec.genesis.storage.len()
+        );
+    }
     let spec_path = dir.join("chain-spec.json");
     spec.save(&spec_path)?;
     let exe = std::env::current_exe()?;
@@ -422,7 +440,7 @@ async fn run_one(
     payload: usize,
 ) -> anyhow::Result<Row> {
     let dir = tempfile::Builder::new().prefix("v2v-bench-").tempdir()?;
-    let (mut validators, _, chain) = start_network(engine, n, dir.path()).await?;
+    let (mut validators, _, chain) = start_network(args, engine, n, dir.path()).await?;
     let result = drive(args, &validators, chain, payload).await;
     let usage: Vec<(f64, f64)> = validators
         .iter()

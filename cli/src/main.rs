@@ -2,6 +2,7 @@
 //! A thin dispatcher: each subcommand lives in its own module.
 
 mod amount;
+mod bench_book;
 mod bench_cmd;
 mod bench_ladder;
 mod chain_cmd;

@@ -727,9 +727,14 @@ fn bench_workloads_write_results() {
         );
     }
 
-    // Open loop: the ordering layer alone (payload-only transactions, no client setup) and
-    // then market orders, each at two rates.
-    for (workload, engine, payload) in [("consensus", "pbft", "512"), ("saturate", "linear", "8")] {
+    // Open loop: the ordering layer alone (payload-only transactions, no client setup),
+    // market orders, and market orders against a book, each at two rates.
+    // The book workload starts from a genesis book (small here).
+    for (workload, engine, payload) in [
+        ("consensus", "pbft", "512"),
+        ("saturate", "linear", "8"),
+        ("book", "sbft", "8"),
+    ] {
         let (ok, stdout, stderr) = crate::support::run(&[
             "bench",
             "--workload",
@@ -749,6 +754,8 @@ fn bench_workloads_write_results() {
             "--step-secs",
             "2",
             "--all-steps",
+            "--book-orders",
+            "300",
             "--out",
             out.to_str().unwrap(),
         ]);

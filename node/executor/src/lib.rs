@@ -178,13 +178,18 @@ impl Executor {
             contract: storage,
             ..ChainState::default()
         };
-        let mut writes = Vec::new();
-        for (k, v) in outcome.writes {
-            if let Some(v) = v {
-                state.accumulator.insert(EntryKind::Contract, &k, &v);
-                state.contract.insert(k.clone(), v.clone());
-                writes.push((k, Some(v)));
-            }
+        // The spec's raw storage goes over what init wrote.
+        let mut genesis: BTreeMap<Vec<u8>, Vec<u8>> = outcome
+            .writes
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v?)))
+            .collect();
+        genesis.extend(spec.genesis_storage()?);
+        let mut writes = Vec::with_capacity(genesis.len());
+        for (k, v) in genesis {
+            state.accumulator.insert(EntryKind::Contract, &k, &v);
+            state.contract.insert(k.clone(), v.clone());
+            writes.push((k, Some(v)));
         }
         let header = Header {
             height: 0,
