@@ -609,22 +609,21 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             "rows": rows,
         })
     };
-    if args.workload == Workload::Report {
+    let results = if args.workload == Workload::Report {
         let rows = closed_loop(&args).await?;
-        std::fs::write(
-            &json,
-            serde_json::to_string_pretty(&header(serde_json::to_value(&rows)?))?,
-        )?;
         write_csv(&csv, &rows)?;
+        header(serde_json::to_value(&rows)?)
     } else {
         let rows = open_loop(&args).await?;
-        std::fs::write(
-            &json,
-            serde_json::to_string_pretty(&header(serde_json::to_value(&rows)?))?,
-        )?;
         crate::bench_ladder::write_csv(&csv, &rows)?;
-    }
+        header(serde_json::to_value(&rows)?)
+    };
+    std::fs::write(&json, serde_json::to_string_pretty(&results)?)?;
     println!("wrote {} and {}", json.display(), csv.display());
+    let plots = crate::bench_plot::plot(&[results], &args.out.join("plots"))?;
+    for p in plots {
+        println!("wrote {}", p.display());
+    }
     Ok(())
 }
 

@@ -5,6 +5,7 @@ mod amount;
 mod bench_book;
 mod bench_cmd;
 mod bench_ladder;
+mod bench_plot;
 mod chain_cmd;
 mod contract_cmd;
 mod contract_upgrade;
@@ -36,6 +37,9 @@ enum Command {
     Testnet(testnet_cmd::TestnetArgs),
     /// Measure throughput and latency of local validator networks (use a release build).
     Bench(bench_cmd::BenchArgs),
+    /// Draw SVG charts from `v2v bench` results files (several runs together).
+    #[command(name = "bench-plot")]
+    BenchPlot(bench_plot::PlotArgs),
     /// Build or verify chain specs.
     #[command(name = "chain-spec", subcommand)]
     ChainSpec(spec_cmd::SpecCommand),
@@ -117,6 +121,7 @@ fn main() -> std::process::ExitCode {
             Command::Node(a) => node_cmd::node(a).await,
             Command::Testnet(a) => testnet_cmd::testnet(a).await,
             Command::Bench(a) => bench_cmd::bench(a).await,
+            Command::BenchPlot(a) => bench_plot::plot_command(a),
             Command::ChainSpec(c) => spec_cmd::run(c),
             Command::Key(c) => key_command(c),
             Command::Wallet(a) => wallet::run(a).await,

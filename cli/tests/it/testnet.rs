@@ -708,6 +708,16 @@ fn bench_workloads_write_results() {
     assert!(json["machine"]["cpus"].as_u64().unwrap() >= 1);
     let csv = std::fs::read_to_string(out.join("bench-report.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3);
+    // Charts in the report's style: latency and throughput against n, one per payload.
+    for chart in [
+        "latency-8B",
+        "throughput-8B",
+        "latency-1KB",
+        "throughput-1KB",
+    ] {
+        let svg = std::fs::read_to_string(out.join(format!("plots/report-{chart}.svg"))).unwrap();
+        assert!(svg.contains(">sbft<"), "{chart}");
+    }
 
     // Consensus traffic inside the nodes: every validator's system_metrics, per block.
     let traffic = &rows[0]["consensus"];
@@ -785,5 +795,7 @@ fn bench_workloads_write_results() {
         assert!(row["max_sustained_tx_per_s"].as_f64().is_some());
         let csv = std::fs::read_to_string(out.join(format!("bench-{workload}.csv"))).unwrap();
         assert_eq!(csv.lines().count(), 3, "{csv}");
+        let svg = out.join(format!("plots/{workload}-{payload}B-n4.svg"));
+        assert!(svg.exists(), "{}", svg.display());
     }
 }
