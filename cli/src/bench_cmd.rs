@@ -226,10 +226,15 @@ pub(crate) async fn traffic_since(
         .map(|(b, a)| Some((b?, a?)))
         .collect::<Option<_>>()?;
     let (b0, a0) = pairs.first()?;
-    let blocks = a0.finalized_blocks - b0.finalized_blocks;
-    let txs = a0.finalized_transactions - b0.finalized_transactions;
+    let blocks = a0.finalized_blocks.saturating_sub(b0.finalized_blocks);
+    let txs = a0
+        .finalized_transactions
+        .saturating_sub(b0.finalized_transactions);
     let sum = |f: fn(&NodeMetrics) -> u64| -> f64 {
-        pairs.iter().map(|(b, a)| (f(a) - f(b)) as f64).sum()
+        pairs
+            .iter()
+            .map(|(b, a)| f(a).saturating_sub(f(b)) as f64)
+            .sum()
     };
     let per_block = |x: f64| x / (blocks.max(1) as f64);
     let mut stages = BTreeMap::new();
@@ -241,7 +246,7 @@ pub(crate) async fn traffic_since(
                 .find(|x| x.name == s.name)
                 .map_or(0, |x| x.cpu_ns);
             *stages.entry(s.name.clone()).or_insert(0.0) +=
-                (s.cpu_ns - was) as f64 / 1000.0 / (txs.max(1) as f64);
+                s.cpu_ns.saturating_sub(was) as f64 / 1000.0 / (txs.max(1) as f64);
         }
     }
     Some(ConsensusTraffic {
@@ -374,14 +379,14 @@ fn random_order(rng: &mut ChaCha8Rng) -> MarketCall {
     }
 }
 
-/// Starts `n` validators of `engine` under `dir`; returns them and their RPC clients once
+/// Starts `n` validators of `engine` under `dir`; returns them and the genesis hash once
 /// every one answers.
 pub(crate) async fn start_network(
     args: &BenchArgs,
     engine: crate::spec_cmd::Engine,
     n: usize,
     dir: &Path,
-) -> anyhow::Result<(Vec<Validator>, Vec<HttpClient>, Hash)> {
+) -> anyhow::Result<(Vec<Validator>, Hash)> {
     let keys = dir.join("keys");
     std::fs::create_dir_all(&keys)?;
     let ports = free_ports(2 * n)?;
@@ -410,14 +415,15 @@ pub(crate) async fn start_network(
             }
         }
     }
-    let mut clients = Vec::with_capacity(n);
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut chain = Hash::ZERO;
-    for i in 0..validators.len() {
-        let v = &validators[i];
-        let c = client(&format!("http://127.0.0.1:{}", v.rpc_port))?;
+    for v in &validators {
+        let c = client(&format!("http://127.0.0.1:{}", v.rpc_port));
         loop {
-            if let Ok(info) = c.chain().await {
+            if let Ok(info) = match &c {
+                Ok(c) => c.chain().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            } {
                 chain = info.genesis_hash;
                 break;
             }
@@ -428,9 +434,8 @@ pub(crate) async fn start_network(
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        clients.push(c);
     }
-    Ok((validators, clients, chain))
+    Ok((validators, chain))
 }
 
 async fn run_one(
@@ -440,7 +445,7 @@ async fn run_one(
     payload: usize,
 ) -> anyhow::Result<Row> {
     let dir = tempfile::Builder::new().prefix("v2v-bench-").tempdir()?;
-    let (mut validators, _, chain) = start_network(args, engine, n, dir.path()).await?;
+    let (mut validators, chain) = start_network(args, engine, n, dir.path()).await?;
     let result = drive(args, &validators, chain, payload).await;
     let usage: Vec<(f64, f64)> = validators
         .iter()

@@ -307,7 +307,7 @@ pub(crate) async fn run(
     payload: usize,
 ) -> anyhow::Result<LadderRow> {
     let dir = tempfile::Builder::new().prefix("v2v-bench-").tempdir()?;
-    let (mut validators, _, chain) =
+    let (mut validators, chain) =
         crate::bench_cmd::start_network(args, engine, n, dir.path()).await?;
     let result = async {
         let mut load = Load::connect(args, &validators, chain).await?;

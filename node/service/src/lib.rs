@@ -173,15 +173,10 @@ impl Shared {
         tx: SignedTransaction,
         len: usize,
     ) -> Result<SignedTransaction, SubmitError> {
-        let bytes_len = len;
         // Only a contract deployment may exceed maxTxBytes.
         let max = self.spec.max_tx_len(&tx.tx.method);
-        if bytes_len > max {
-            return Err(TxError::TooLarge {
-                len: bytes_len,
-                max,
-            }
-            .into());
+        if len > max {
+            return Err(TxError::TooLarge { len, max }.into());
         }
         let hash = tx.hash();
         // A transaction already finalized is a replay, whatever its nonce says.
@@ -344,6 +339,7 @@ async fn start_network(
             validators: validator_peers,
             metrics,
             outbox: std::sync::Mutex::new(Vec::new()),
+            outbox_filled: tokio::sync::Notify::new(),
         },
         events,
     ))
@@ -449,13 +445,18 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, ServiceError> {
     })
 }
 
-/// Publishes the transactions our clients sent, a batch every [`net::GOSSIP_FLUSH`], until
-/// the node stops.
+/// Publishes the transactions our clients sent until the node stops: once one is queued,
+/// what arrives in the next [`net::GOSSIP_FLUSH`] goes with it in one batch. An idle node
+/// does not wake.
 async fn flush_gossip(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let Some(net) = &shared.net else {
         return;
     };
     loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = net.outbox_filled.notified() => {}
+        }
         tokio::select! {
             _ = stop.changed() => return,
             _ = tokio::time::sleep(net::GOSSIP_FLUSH) => net.flush_gossip(),

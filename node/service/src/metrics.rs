@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use cpu_time::ThreadTime;
 use v2v_rpc::{NodeMetrics, StageMetrics};
 
-/// A stage of a transaction's path through the node.
+/// A stage of a transaction's path through the node (its value indexes `STAGE_NAMES`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stage {
     /// Decoding a transaction and checking its signature (RPC or gossip).
@@ -24,13 +24,13 @@ pub(crate) enum Stage {
     Commit,
 }
 
-const STAGES: [(Stage, &str); 6] = [
-    (Stage::TxCheck, "txCheck"),
-    (Stage::Mempool, "mempool"),
-    (Stage::Consensus, "consensus"),
-    (Stage::Build, "build"),
-    (Stage::Verify, "verify"),
-    (Stage::Commit, "commit"),
+const STAGE_NAMES: [&str; 6] = [
+    "txCheck",
+    "mempool",
+    "consensus",
+    "build",
+    "verify",
+    "commit",
 ];
 
 #[derive(Debug, Default)]
@@ -76,7 +76,7 @@ impl Metrics {
     }
 
     fn counter(&self, stage: Stage) -> &Counter {
-        &self.stages[STAGES.iter().position(|(s, _)| *s == stage).unwrap_or(0)]
+        &self.stages[stage as usize]
     }
 
     pub fn add(counter: &AtomicU64, n: usize) {
@@ -94,10 +94,10 @@ impl Metrics {
             block_bytes_sent: get(&self.block_bytes),
             gossip_messages_sent: get(&self.gossip_messages),
             gossip_bytes_sent: get(&self.gossip_bytes),
-            stages: STAGES
+            stages: STAGE_NAMES
                 .iter()
                 .zip(&self.stages)
-                .map(|((_, name), c)| StageMetrics {
+                .map(|(name, c)| StageMetrics {
                     name: name.to_string(),
                     calls: get(&c.calls),
                     items: get(&c.items),

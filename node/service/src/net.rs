@@ -21,6 +21,8 @@ pub(crate) struct Net {
     pub metrics: Arc<Metrics>,
     /// Transactions from our clients waiting for the next gossip batch.
     pub outbox: Mutex<Vec<Vec<u8>>>,
+    /// Wakes the gossip flusher when the outbox gets a transaction.
+    pub outbox_filled: tokio::sync::Notify,
 }
 
 impl Net {
@@ -63,6 +65,7 @@ impl Net {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(tx);
+        self.outbox_filled.notify_one();
     }
 
     /// Publishes the queued transactions, in batches of at most [`GOSSIP_BATCH_BYTES`].
