@@ -187,7 +187,7 @@ impl Measures {
 /// What the validators' `system_metrics` counted over a measured phase.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct ConsensusTraffic {
-    /// Blocks and transactions the first validator finalized.
+    /// Blocks and transactions finalized (by the validator furthest ahead when read).
     pub blocks: u64,
     pub transactions: u64,
     /// Consensus engine messages and their bytes, all validators together, per block.
@@ -225,7 +225,8 @@ pub(crate) async fn traffic_since(
         .zip(after)
         .map(|(b, a)| Some((b?, a?)))
         .collect::<Option<_>>()?;
-    let (b0, a0) = pairs.first()?;
+    // The validator furthest ahead: the others may not have finalized the last block yet.
+    let (b0, a0) = pairs.iter().max_by_key(|(_, a)| a.finalized_blocks)?;
     let blocks = a0.finalized_blocks.saturating_sub(b0.finalized_blocks);
     let txs = a0
         .finalized_transactions
@@ -491,22 +492,28 @@ async fn drive(
             "ws://127.0.0.1:{}",
             validators[c % validators.len()].rpc_port
         );
-        let mut s = Sender {
+        let s = Sender {
             key,
             chain,
             nonce: 0,
             ws: v2v_rpc_client::connect_ws(&url).await?,
         };
-        let name = format!("bench{c}");
-        if args.workload == Workload::Consensus {
-            senders.push((s, rng));
-            continue;
-        }
-        for call in crate::bench_ladder::market_setup(&name, &mut rng) {
-            s.send(&Call::from(&call), 0).await?;
-        }
-        senders.push((s, rng));
+        let setup = if args.workload == Workload::Consensus {
+            Vec::new()
+        } else {
+            crate::bench_ladder::market_setup(&format!("bench{c}"), &mut rng)
+        };
+        senders.push((s, rng, setup));
     }
+    // Each client's setup in order, the clients at once (a block carries all of them).
+    futures::future::try_join_all(senders.iter_mut().map(|(s, _, setup)| async move {
+        for call in setup.iter() {
+            s.send(&Call::from(call), 0).await?;
+        }
+        anyhow::Ok(())
+    }))
+    .await?;
+    let senders: Vec<_> = senders.into_iter().map(|(s, rng, _)| (s, rng)).collect();
     let cpu_before: Vec<f64> = validators
         .iter()
         .map(|v| process_usage(v.child.id()).0)

@@ -1,4 +1,5 @@
-//! The composed libp2p behaviour: allow-list, direct messages, requests, transaction gossip.
+//! The composed libp2p behaviour: allow-list, direct-message streams, requests, transaction
+//! gossip.
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use libp2p::{
 
 use crate::{
     NetworkError,
-    codec::{DIRECT_PROTOCOL, REQUEST_PROTOCOL, RawCodec},
+    codec::{REQUEST_PROTOCOL, RawCodec},
 };
 
 /// The one gossip topic: transactions.
@@ -22,7 +23,7 @@ pub(crate) const TX_TOPIC: &str = "v2v/txs/2";
 /// on top of the payload, so a payload of exactly `max_gossip_bytes` still fits the frame.
 pub(crate) const GOSSIP_ENVELOPE_BYTES: usize = 4 * 1024;
 
-/// Consensus broadcasts many small messages at once; each one is a stream.
+/// Requests in flight per peer (block sync asks a few peers at once).
 const MAX_CONCURRENT_STREAMS: usize = 1024;
 
 #[derive(NetworkBehaviour)]
@@ -30,7 +31,8 @@ pub(crate) struct Behaviour {
     // First, so a connection from a peer off the list is refused before any other protocol
     // sets up state for it.
     pub(crate) allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
-    pub(crate) direct: request_response::Behaviour<RawCodec>,
+    /// Direct messages: long-lived streams driven outside the swarm ([`crate::direct`]).
+    pub(crate) stream: libp2p_stream::Behaviour,
     pub(crate) request: request_response::Behaviour<RawCodec>,
     pub(crate) gossipsub: gossipsub::Behaviour,
 }
@@ -56,11 +58,6 @@ impl Behaviour {
         let rr_config = request_response::Config::default()
             .with_request_timeout(limits.request_timeout)
             .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS);
-        let direct = request_response::Behaviour::with_codec(
-            codec.clone(),
-            [(DIRECT_PROTOCOL, ProtocolSupport::Full)],
-            rr_config.clone(),
-        );
         let request = request_response::Behaviour::with_codec(
             codec,
             [(REQUEST_PROTOCOL, ProtocolSupport::Full)],
@@ -92,7 +89,7 @@ impl Behaviour {
 
         Ok(Behaviour {
             allow,
-            direct,
+            stream: libp2p_stream::Behaviour::new(),
             request,
             gossipsub,
         })

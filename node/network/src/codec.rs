@@ -1,6 +1,7 @@
-//! Raw-bytes request/response codec: a u32 big-endian length, then the payload.
+//! Raw-bytes frames: a u32 big-endian length, then the payload.
 //!
-//! Both `/v2v/direct/1` and `/v2v/request/1` use it. Lengths above the configured limit are
+//! Requests and responses (`/v2v/request/1`) are one frame each; the direct-message stream
+//! (`/v2v/direct/2`, [`crate::direct`]) is a sequence of them. Lengths above the configured limit are
 //! refused before anything is buffered, so a peer cannot make us allocate by announcing a
 //! huge frame; a refused or malformed frame fails only its own stream.
 
@@ -10,8 +11,6 @@ use async_trait::async_trait;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::{StreamProtocol, request_response};
 
-/// Protocol of one-way direct messages (the response is an empty ack).
-pub(crate) const DIRECT_PROTOCOL: StreamProtocol = StreamProtocol::new("/v2v/direct/1");
 /// Protocol of requests that expect an answer.
 pub(crate) const REQUEST_PROTOCOL: StreamProtocol = StreamProtocol::new("/v2v/request/1");
 
@@ -28,43 +27,60 @@ impl RawCodec {
     pub(crate) fn new(max_bytes: usize) -> Self {
         RawCodec { max_bytes }
     }
+}
 
-    async fn read_frame<T>(&self, io: &mut T) -> io::Result<Vec<u8>>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        let mut len = [0u8; 4];
-        io.read_exact(&mut len).await?;
-        let len = u32::from_be_bytes(len);
-        let len = usize::try_from(len).map_err(|_| too_large(usize::MAX, self.max_bytes))?;
-        if len > self.max_bytes {
-            return Err(too_large(len, self.max_bytes));
-        }
-        let mut buf = Vec::with_capacity(len.min(READ_CHUNK));
-        // `take` bounds the read to the announced length; `read_to_end` grows the buffer only
-        // as data arrives.
-        io.take(len as u64).read_to_end(&mut buf).await?;
-        if buf.len() != len {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("frame truncated: {} of {len} bytes", buf.len()),
-            ));
-        }
-        Ok(buf)
+/// Reads one frame of at most `max_bytes`.
+async fn read_frame<T>(io: &mut T, max_bytes: usize) -> io::Result<Vec<u8>>
+where
+    T: AsyncRead + Unpin + Send,
+{
+    let mut len = [0u8; 4];
+    io.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len);
+    let len = usize::try_from(len).map_err(|_| too_large(usize::MAX, max_bytes))?;
+    if len > max_bytes {
+        return Err(too_large(len, max_bytes));
     }
+    read_body(io, len).await
+}
 
-    async fn write_frame<T>(&self, io: &mut T, data: &[u8]) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        if data.len() > self.max_bytes {
-            return Err(too_large(data.len(), self.max_bytes));
-        }
-        let len = u32::try_from(data.len()).map_err(|_| too_large(data.len(), self.max_bytes))?;
-        io.write_all(&len.to_be_bytes()).await?;
-        io.write_all(data).await?;
-        io.flush().await
+/// Reads a frame's `len` bytes of payload (after its header).
+pub(crate) async fn read_body<T>(io: &mut T, len: usize) -> io::Result<Vec<u8>>
+where
+    T: AsyncRead + Unpin + Send,
+{
+    let mut buf = Vec::with_capacity(len.min(READ_CHUNK));
+    // `take` bounds the read to the announced length; `read_to_end` grows the buffer only
+    // as data arrives.
+    io.take(len as u64).read_to_end(&mut buf).await?;
+    if buf.len() != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("frame truncated: {} of {len} bytes", buf.len()),
+        ));
     }
+    Ok(buf)
+}
+
+/// Appends one frame to `out`; refuses a payload above `max_bytes`.
+pub(crate) fn push_frame(out: &mut Vec<u8>, data: &[u8], max_bytes: usize) -> io::Result<()> {
+    if data.len() > max_bytes {
+        return Err(too_large(data.len(), max_bytes));
+    }
+    let len = u32::try_from(data.len()).map_err(|_| too_large(data.len(), max_bytes))?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(data);
+    Ok(())
+}
+
+async fn write_frame<T>(io: &mut T, data: &[u8], max_bytes: usize) -> io::Result<()>
+where
+    T: AsyncWrite + Unpin + Send,
+{
+    let mut frame = Vec::with_capacity(data.len() + 4);
+    push_frame(&mut frame, data, max_bytes)?;
+    io.write_all(&frame).await?;
+    io.flush().await
 }
 
 fn too_large(size: usize, max: usize) -> io::Error {
@@ -84,14 +100,14 @@ impl request_response::Codec for RawCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        self.read_frame(io).await
+        read_frame(io, self.max_bytes).await
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
     where
         T: AsyncRead + Unpin + Send,
     {
-        self.read_frame(io).await
+        read_frame(io, self.max_bytes).await
     }
 
     async fn write_request<T>(
@@ -103,7 +119,7 @@ impl request_response::Codec for RawCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        self.write_frame(io, &req).await
+        write_frame(io, &req, self.max_bytes).await
     }
 
     async fn write_response<T>(
@@ -115,7 +131,7 @@ impl request_response::Codec for RawCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        self.write_frame(io, &res).await
+        write_frame(io, &res, self.max_bytes).await
     }
 }
 
@@ -133,11 +149,11 @@ mod tests {
     fn round_trip() {
         let mut codec = RawCodec::new(16);
         let mut wire = Cursor::new(Vec::new());
-        block_on(codec.write_request(&DIRECT_PROTOCOL, &mut wire, b"hello".to_vec()))
+        block_on(codec.write_request(&REQUEST_PROTOCOL, &mut wire, b"hello".to_vec()))
             .expect("write");
         assert_eq!(wire.get_ref()[..4], 5u32.to_be_bytes());
         let mut wire = Cursor::new(wire.into_inner());
-        let got = block_on(codec.read_request(&DIRECT_PROTOCOL, &mut wire)).expect("read");
+        let got = block_on(codec.read_request(&REQUEST_PROTOCOL, &mut wire)).expect("read");
         assert_eq!(got, b"hello");
     }
 
@@ -145,9 +161,9 @@ mod tests {
     fn empty_payload_round_trips() {
         let mut codec = RawCodec::new(16);
         let mut wire = Cursor::new(Vec::new());
-        block_on(codec.write_response(&DIRECT_PROTOCOL, &mut wire, Vec::new())).expect("write");
+        block_on(codec.write_response(&REQUEST_PROTOCOL, &mut wire, Vec::new())).expect("write");
         let mut wire = Cursor::new(wire.into_inner());
-        let got = block_on(codec.read_response(&DIRECT_PROTOCOL, &mut wire)).expect("read");
+        let got = block_on(codec.read_response(&REQUEST_PROTOCOL, &mut wire)).expect("read");
         assert!(got.is_empty());
     }
 
@@ -155,14 +171,14 @@ mod tests {
     fn refuses_oversized_on_write_and_read() {
         let mut codec = RawCodec::new(4);
         let mut wire = Cursor::new(Vec::new());
-        let err = block_on(codec.write_request(&DIRECT_PROTOCOL, &mut wire, vec![0; 5]))
+        let err = block_on(codec.write_request(&REQUEST_PROTOCOL, &mut wire, vec![0; 5]))
             .expect_err("too large");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert!(wire.get_ref().is_empty(), "nothing written");
 
         // A peer announcing 4 GiB: refused from the header alone.
         let mut wire = Cursor::new(u32::MAX.to_be_bytes().to_vec());
-        let err = block_on(codec.read_request(&DIRECT_PROTOCOL, &mut wire)).expect_err("refused");
+        let err = block_on(codec.read_request(&REQUEST_PROTOCOL, &mut wire)).expect_err("refused");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }
 
@@ -172,10 +188,10 @@ mod tests {
         let mut bytes = 10u32.to_be_bytes().to_vec();
         bytes.extend_from_slice(b"abc");
         let mut wire = Cursor::new(bytes);
-        let err = block_on(codec.read_request(&DIRECT_PROTOCOL, &mut wire)).expect_err("short");
+        let err = block_on(codec.read_request(&REQUEST_PROTOCOL, &mut wire)).expect_err("short");
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
 
         let mut wire = Cursor::new(vec![0u8, 1]);
-        assert!(block_on(codec.read_request(&DIRECT_PROTOCOL, &mut wire)).is_err());
+        assert!(block_on(codec.read_request(&REQUEST_PROTOCOL, &mut wire)).is_err());
     }
 }

@@ -13,7 +13,7 @@ use std::{
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{GossipId, NetworkError};
+use crate::{GossipId, NetworkError, direct::Senders};
 
 /// Extra wait on top of the request timeout: libp2p's own timer answers first; this bound only
 /// guards a caller against a wedged swarm task.
@@ -22,10 +22,6 @@ const REQUEST_GRACE: Duration = Duration::from_secs(2);
 pub(crate) type Reply<T> = oneshot::Sender<T>;
 
 pub(crate) enum Command {
-    Send {
-        to: PeerId,
-        payload: Vec<u8>,
-    },
     Request {
         to: PeerId,
         payload: Vec<u8>,
@@ -49,6 +45,8 @@ pub(crate) struct Shared {
     pub(crate) max_message_bytes: usize,
     pub(crate) max_gossip_bytes: usize,
     pub(crate) request_timeout: Duration,
+    /// The direct-message writers.
+    pub(crate) direct: Senders,
 }
 
 impl Shared {
@@ -98,15 +96,20 @@ impl NetworkHandle {
         self.shared.listen_addrs().clone()
     }
 
-    /// Best effort, never blocks: queued to the swarm task; dropped (with a debug log) if the
-    /// peer is not connected / not allowed / the payload is too large.
+    /// Best effort, never blocks: queued to the peer's stream writer, in order; dropped (with
+    /// a debug log) if the peer cannot be reached, the queue is full or the payload is too
+    /// large.
     pub fn send(&self, to: PeerId, payload: Vec<u8>) {
         let max = self.shared.max_message_bytes;
         if payload.len() > max {
             tracing::debug!(peer = %to, size = payload.len(), max, "direct message too large; dropped");
             return;
         }
-        self.command(Command::Send { to, payload });
+        if self.shared.is_stopped() {
+            tracing::debug!("network stopped; direct message dropped");
+            return;
+        }
+        self.shared.direct.send(to, payload);
     }
 
     /// Publish on the transactions topic. Best effort (no peers yet => dropped with a debug
@@ -162,6 +165,7 @@ impl NetworkHandle {
     /// all connections close as the task exits (asynchronously, within milliseconds).
     pub fn shutdown(&self) {
         if !self.shared.stopped.swap(true, Ordering::AcqRel) {
+            self.shared.direct.close();
             // Sent directly: `command` refuses once stopped is set.
             let _ = self.commands.send(Command::Shutdown);
         }

@@ -4,8 +4,9 @@
 //! transport, the node's network identity (the same ed25519 seed it signs consensus votes
 //! with, so a peer's `PeerId` is derived from its validator public key), the permissioned
 //! allow-list (only configured peers can hold a connection), redialing of configured peers,
-//! one-way direct messages and request/response (`/v2v/direct/1`, `/v2v/request/1`, raw
-//! length-prefixed bytes), and transaction gossip (gossipsub topic `v2v/txs/2`, forwarded
+//! one-way direct messages (`/v2v/direct/2`: one long-lived stream per peer carrying
+//! length-prefixed frames), request/response (`/v2v/request/1`, one length-prefixed frame
+//! each way), and transaction gossip (gossipsub topic `v2v/txs/2`, forwarded
 //! only after the node's verdict).
 //!
 //! It knows nothing about what the bytes mean: encoding, consensus and the mempool live in
@@ -13,8 +14,11 @@
 //! receiver of [`NetworkEvent`]s.
 //!
 //! Delivery semantics the node can rely on:
-//! - Direct messages are best effort and *unordered* (each is its own stream); at most 256
-//!   streams are open per peer, the rest wait in a per-peer queue, dropped on disconnect.
+//! - Direct messages are best effort and arrive in the order sent to that peer; a per-peer
+//!   queue holds up to 65 536; a failed stream drops what it was writing, and the next
+//!   message opens a new stream. The receiver waits for the node rather than drop them.
+//! - Requests: at most 256 open per peer, the rest wait in a per-peer queue and fail on
+//!   disconnect.
 //! - Gossip published before a peer's subscription has arrived (a few ms after connecting)
 //!   does not reach that peer directly; republishing the same bytes is a no-op (ids are
 //!   content hashes). A received message must be judged within a few seconds (gossipsub's
@@ -28,6 +32,7 @@
 mod behaviour;
 mod codec;
 mod config;
+mod direct;
 mod error;
 mod event;
 mod handle;

@@ -1,9 +1,9 @@
-//! Per-peer flow control of direct messages and requests.
+//! Per-peer flow control of requests.
 //!
-//! Every message or request is its own yamux stream, and yamux tears down the *whole
-//! connection* when a side exceeds its stream limit, while request-response fails outbound
-//! streams beyond its concurrency limit. Consensus broadcasts bursts of small messages, so
-//! this keeps at most [`MAX_IN_FLIGHT`] streams open per peer and queues the rest in order.
+//! Every request is its own yamux stream, and yamux tears down the *whole connection* when a
+//! side exceeds its stream limit, while request-response fails outbound streams beyond its
+//! concurrency limit. So this keeps at most [`MAX_IN_FLIGHT`] requests open per peer and
+//! queues the rest in order.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -14,28 +14,17 @@ use crate::{NetworkError, handle::Reply};
 /// Streams we keep open to one peer. Both sides use it, so a connection carries at most
 /// twice this (plus gossip's few) — well under the yamux limit set in setup.
 pub(crate) const MAX_IN_FLIGHT: usize = 256;
-/// Items waiting behind the in-flight ones, per peer; beyond it sends are dropped (the peer
-/// is not keeping up and the node will learn through its own timeouts).
+/// Requests waiting behind the in-flight ones, per peer; beyond it requests are refused.
 pub(crate) const MAX_QUEUED: usize = 65_536;
 
-pub(crate) enum Outbound {
-    Direct(Vec<u8>),
-    Request {
-        payload: Vec<u8>,
-        reply: Reply<Result<Vec<u8>, NetworkError>>,
-    },
-}
-
-/// Which request-response behaviour a request id belongs to (each numbers its own).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Kind {
-    Direct,
-    Request,
+pub(crate) struct Outbound {
+    pub(crate) payload: Vec<u8>,
+    pub(crate) reply: Reply<Result<Vec<u8>, NetworkError>>,
 }
 
 #[derive(Default)]
 struct PeerQueue {
-    in_flight: HashSet<(Kind, OutboundRequestId)>,
+    in_flight: HashSet<OutboundRequestId>,
     queued: VecDeque<Outbound>,
 }
 
@@ -73,18 +62,14 @@ impl OutboundQueues {
         queue.queued.pop_front()
     }
 
-    pub(crate) fn started(&mut self, peer: PeerId, kind: Kind, id: OutboundRequestId) {
-        self.peers
-            .entry(peer)
-            .or_default()
-            .in_flight
-            .insert((kind, id));
+    pub(crate) fn started(&mut self, peer: PeerId, id: OutboundRequestId) {
+        self.peers.entry(peer).or_default().in_flight.insert(id);
     }
 
     /// A stream finished (answered or failed); frees its slot.
-    pub(crate) fn finished(&mut self, peer: &PeerId, kind: Kind, id: OutboundRequestId) {
+    pub(crate) fn finished(&mut self, peer: &PeerId, id: OutboundRequestId) {
         if let Some(queue) = self.peers.get_mut(peer) {
-            queue.in_flight.remove(&(kind, id));
+            queue.in_flight.remove(&id);
             if queue.in_flight.is_empty() && queue.queued.is_empty() {
                 self.peers.remove(peer);
             }
@@ -116,7 +101,7 @@ mod tests {
         let mut behaviour: request_response::Behaviour<crate::codec::RawCodec> =
             request_response::Behaviour::with_codec(
                 crate::codec::RawCodec::new(16),
-                [(crate::codec::DIRECT_PROTOCOL, ProtocolSupport::Full)],
+                [(crate::codec::REQUEST_PROTOCOL, ProtocolSupport::Full)],
                 request_response::Config::default(),
             );
         let peer = PeerId::random();
@@ -127,11 +112,15 @@ mod tests {
         last
     }
 
-    fn direct(queues: &mut OutboundQueues, peer: &PeerId) -> Option<Vec<u8>> {
-        match queues.next_ready(peer)? {
-            Outbound::Direct(p) => Some(p),
-            Outbound::Request { .. } => panic!("expected a direct message"),
+    fn item(byte: u8) -> Outbound {
+        Outbound {
+            payload: vec![byte],
+            reply: tokio::sync::oneshot::channel().0,
         }
+    }
+
+    fn next(queues: &mut OutboundQueues, peer: &PeerId) -> Option<Vec<u8>> {
+        queues.next_ready(peer).map(|o| o.payload)
     }
 
     #[test]
@@ -139,18 +128,18 @@ mod tests {
         let peer = PeerId::random();
         let mut q = OutboundQueues::new(2, 10);
         for i in 0..4u8 {
-            assert!(q.push(peer, Outbound::Direct(vec![i])).is_ok());
+            assert!(q.push(peer, item(i)).is_ok());
         }
-        assert_eq!(direct(&mut q, &peer), Some(vec![0]));
-        q.started(peer, Kind::Direct, id(1));
-        assert_eq!(direct(&mut q, &peer), Some(vec![1]));
-        q.started(peer, Kind::Direct, id(2));
+        assert_eq!(next(&mut q, &peer), Some(vec![0]));
+        q.started(peer, id(1));
+        assert_eq!(next(&mut q, &peer), Some(vec![1]));
+        q.started(peer, id(2));
         assert!(q.next_ready(&peer).is_none(), "two in flight");
-        // A request id with the same number belongs to the other behaviour: no slot freed.
-        q.finished(&peer, Kind::Request, id(1));
+        // Finishing an id that is not in flight frees nothing.
+        q.finished(&peer, id(3));
         assert!(q.next_ready(&peer).is_none());
-        q.finished(&peer, Kind::Direct, id(1));
-        assert_eq!(direct(&mut q, &peer), Some(vec![2]));
+        q.finished(&peer, id(1));
+        assert_eq!(next(&mut q, &peer), Some(vec![2]));
         assert_eq!(q.in_flight(&peer), 1);
     }
 
@@ -158,26 +147,24 @@ mod tests {
     fn full_queue_gives_the_item_back() {
         let peer = PeerId::random();
         let mut q = OutboundQueues::new(1, 1);
-        assert!(q.push(peer, Outbound::Direct(vec![1])).is_ok());
-        assert!(
-            matches!(q.push(peer, Outbound::Direct(vec![2])), Err(Outbound::Direct(p)) if p == [2])
-        );
+        assert!(q.push(peer, item(1)).is_ok());
+        assert!(matches!(q.push(peer, item(2)), Err(o) if o.payload == [2]));
     }
 
     #[test]
     fn disconnect_returns_unstarted_and_resets() {
         let peer = PeerId::random();
         let mut q = OutboundQueues::new(1, 10);
-        assert!(q.push(peer, Outbound::Direct(vec![1])).is_ok());
-        assert!(q.push(peer, Outbound::Direct(vec![2])).is_ok());
-        assert!(direct(&mut q, &peer).is_some());
-        q.started(peer, Kind::Direct, id(1));
+        assert!(q.push(peer, item(1)).is_ok());
+        assert!(q.push(peer, item(2)).is_ok());
+        assert!(next(&mut q, &peer).is_some());
+        q.started(peer, id(1));
         let left = q.disconnected(&peer);
         assert_eq!(left.len(), 1);
         // The late failure of the old stream does not disturb the new connection's slots.
-        q.finished(&peer, Kind::Direct, id(1));
+        q.finished(&peer, id(1));
         assert_eq!(q.in_flight(&peer), 0);
-        assert!(q.push(peer, Outbound::Direct(vec![3])).is_ok());
-        assert_eq!(direct(&mut q, &peer), Some(vec![3]));
+        assert!(q.push(peer, item(3)).is_ok());
+        assert_eq!(next(&mut q, &peer), Some(vec![3]));
     }
 }

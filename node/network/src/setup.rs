@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use crate::{
     NetworkConfig, NetworkError, NetworkEvent, NetworkHandle,
     behaviour::{Behaviour, BehaviourEvent, Limits},
+    direct::Senders,
     handle::Shared,
     outbound::MAX_IN_FLIGHT,
     peer_id_of,
@@ -73,8 +74,7 @@ pub(crate) async fn start(
         .with_swarm_config(|c| {
             c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT)
                 // Above the default (128): a peer may legitimately have MAX_IN_FLIGHT
-                // messages and requests opening at once; streams beyond the limit would
-                // wait, not fail, but waiting behind a burst delays consensus.
+                // requests opening at once; streams beyond the limit would wait, not fail.
                 .with_max_negotiating_inbound_streams(2 * MAX_IN_FLIGHT)
         })
         .build();
@@ -96,8 +96,14 @@ pub(crate) async fn start(
         max_message_bytes: config.max_message_bytes,
         max_gossip_bytes: config.max_gossip_bytes,
         request_timeout: config.request_timeout,
+        direct: Senders::new(
+            swarm.behaviour().stream.new_control(),
+            tokio::runtime::Handle::current(),
+            config.max_message_bytes,
+        ),
     });
     let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
+
     let (command_tx, command_rx) = mpsc::unbounded_channel();
     let task = SwarmTask::new(
         swarm,

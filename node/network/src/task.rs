@@ -25,8 +25,9 @@ use tokio::{sync::mpsc, time::MissedTickBehavior};
 use crate::{
     NetworkError, NetworkEvent,
     behaviour::{Behaviour, BehaviourEvent, TX_TOPIC},
+    direct::{self, DIRECT_PROTOCOL},
     handle::{Command, Reply, Shared},
-    outbound::{Kind, MAX_IN_FLIGHT, MAX_QUEUED, Outbound, OutboundQueues},
+    outbound::{MAX_IN_FLIGHT, MAX_QUEUED, Outbound, OutboundQueues},
 };
 
 mod events;
@@ -113,6 +114,28 @@ impl SwarmTask {
     }
 
     pub(crate) async fn run(mut self) {
+        // Registered before the swarm is first polled, so no inbound stream finds the
+        // protocol missing. It cannot be registered twice: this is its only registration.
+        let acceptor = match self
+            .swarm
+            .behaviour()
+            .stream
+            .new_control()
+            .accept(DIRECT_PROTOCOL)
+        {
+            Ok(incoming) => Some(
+                tokio::spawn(direct::accept_loop(
+                    incoming,
+                    self.events.clone(),
+                    self.shared.max_message_bytes,
+                ))
+                .abort_handle(),
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "direct messages cannot be received");
+                None
+            }
+        };
         for event in std::mem::take(&mut self.early_events) {
             self.on_swarm_event(event);
         }
@@ -134,6 +157,10 @@ impl SwarmTask {
             }
         }
         self.shared.stopped.store(true, Ordering::Release);
+        self.shared.direct.close();
+        if let Some(acceptor) = acceptor {
+            acceptor.abort();
+        }
         self.shared.listen_addrs().clear();
         // Dropping the swarm closes the listener and every connection; pending request
         // replies are dropped, which their callers see as `Stopped`.
@@ -142,14 +169,6 @@ impl SwarmTask {
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::Send { to, payload } => {
-                if !self.swarm.is_connected(&to) {
-                    tracing::debug!(peer = %to, "direct message to a peer that is not connected; dropped");
-                    self.dial(to);
-                    return;
-                }
-                self.enqueue(to, Outbound::Direct(payload));
-            }
             Command::Request { to, payload, reply } => {
                 if !self.swarm.is_connected(&to) {
                     // Fail fast rather than let libp2p queue it behind a dial until timeout.
@@ -157,7 +176,7 @@ impl SwarmTask {
                     self.dial(to);
                     return;
                 }
-                self.enqueue(to, Outbound::Request { payload, reply });
+                self.enqueue(to, Outbound { payload, reply });
             }
             Command::Gossip(data) => {
                 let topic = self.topic.clone();
@@ -189,14 +208,11 @@ impl SwarmTask {
         }
     }
 
-    /// Queues a direct message or request to a connected peer and starts what fits.
+    /// Queues a request to a connected peer and starts what fits.
     fn enqueue(&mut self, peer: PeerId, item: Outbound) {
         match self.outbound.push(peer, item) {
             Ok(()) => self.pump(peer),
-            Err(Outbound::Direct(_)) => {
-                tracing::warn!(peer = %peer, "send queue to peer full; direct message dropped");
-            }
-            Err(Outbound::Request { reply, .. }) => {
+            Err(Outbound { reply, .. }) => {
                 tracing::warn!(peer = %peer, "send queue to peer full; request refused");
                 let _ = reply.send(Err(NetworkError::RequestFailed(
                     "send queue to peer full".into(),
@@ -205,42 +221,28 @@ impl SwarmTask {
         }
     }
 
-    /// Opens streams for queued items while the peer has free slots.
+    /// Opens streams for queued requests while the peer has free slots.
     fn pump(&mut self, peer: PeerId) {
-        while let Some(item) = self.outbound.next_ready(&peer) {
-            let behaviour = self.swarm.behaviour_mut();
-            match item {
-                Outbound::Direct(payload) => {
-                    let id = behaviour.direct.send_request(&peer, payload);
-                    self.outbound.started(peer, Kind::Direct, id);
-                }
-                Outbound::Request { payload, reply } => {
-                    let id = behaviour.request.send_request(&peer, payload);
-                    self.pending_requests.insert(id, reply);
-                    self.outbound.started(peer, Kind::Request, id);
-                }
-            }
+        while let Some(Outbound { payload, reply }) = self.outbound.next_ready(&peer) {
+            let id = self
+                .swarm
+                .behaviour_mut()
+                .request
+                .send_request(&peer, payload);
+            self.pending_requests.insert(id, reply);
+            self.outbound.started(peer, id);
         }
     }
 
-    fn finished(&mut self, peer: PeerId, kind: Kind, id: OutboundRequestId) {
-        self.outbound.finished(&peer, kind, id);
+    fn finished(&mut self, peer: PeerId, id: OutboundRequestId) {
+        self.outbound.finished(&peer, id);
         self.pump(peer);
     }
 
-    /// The peer is gone: what never left fails now (requests) or is dropped (messages).
+    /// The peer is gone: requests that never left fail now.
     fn drop_queued(&mut self, peer: PeerId) {
-        let mut dropped = 0usize;
-        for item in self.outbound.disconnected(&peer) {
-            match item {
-                Outbound::Direct(_) => dropped += 1,
-                Outbound::Request { reply, .. } => {
-                    let _ = reply.send(Err(NetworkError::ConnectionClosed));
-                }
-            }
-        }
-        if dropped > 0 {
-            tracing::debug!(peer = %peer, dropped, "peer disconnected; queued direct messages dropped");
+        for Outbound { reply, .. } in self.outbound.disconnected(&peer) {
+            let _ = reply.send(Err(NetworkError::ConnectionClosed));
         }
     }
 

@@ -11,13 +11,14 @@ use libp2p::{
 use tokio::sync::oneshot;
 
 use super::{RawEvent, SwarmTask};
-use crate::{GossipId, NetworkError, NetworkEvent, behaviour::BehaviourEvent, outbound::Kind};
+use crate::{GossipId, NetworkError, NetworkEvent, behaviour::BehaviourEvent};
 
 impl SwarmTask {
     pub(super) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Allow(never)) => match never {},
-            SwarmEvent::Behaviour(BehaviourEvent::Direct(event)) => self.on_direct(event),
+            // The stream behaviour reports nothing: its streams are served by `crate::direct`.
+            SwarmEvent::Behaviour(BehaviourEvent::Stream(())) => {}
             SwarmEvent::Behaviour(BehaviourEvent::Request(event)) => self.on_request(event),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(event),
             SwarmEvent::ConnectionEstablished {
@@ -73,48 +74,6 @@ impl SwarmTask {
         }
     }
 
-    /// One-way messages: ack at once (the sender ignores the ack) and hand to the node.
-    fn on_direct(&mut self, event: RawEvent) {
-        match event {
-            request_response::Event::Message {
-                peer,
-                message:
-                    request_response::Message::Request {
-                        request, channel, ..
-                    },
-                ..
-            } => {
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .direct
-                    .send_response(channel, Vec::new());
-                self.emit(NetworkEvent::Message {
-                    from: peer,
-                    payload: request,
-                });
-            }
-            request_response::Event::Message {
-                peer,
-                message: request_response::Message::Response { request_id, .. },
-                ..
-            } => self.finished(peer, Kind::Direct, request_id),
-            request_response::Event::OutboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
-            } => {
-                tracing::debug!(peer = %peer, error = %error, "direct message failed");
-                self.finished(peer, Kind::Direct, request_id);
-            }
-            request_response::Event::ResponseSent { .. } => {}
-            request_response::Event::InboundFailure { peer, error, .. } => {
-                tracing::debug!(peer = %peer, error = %error, "inbound direct message failed");
-            }
-        }
-    }
-
     fn on_request(&mut self, event: RawEvent) {
         match event {
             request_response::Event::Message {
@@ -156,7 +115,7 @@ impl SwarmTask {
                 if let Some(reply) = self.pending_requests.remove(&request_id) {
                     let _ = reply.send(Ok(response));
                 }
-                self.finished(peer, Kind::Request, request_id);
+                self.finished(peer, request_id);
             }
             request_response::Event::OutboundFailure {
                 peer,
@@ -168,7 +127,7 @@ impl SwarmTask {
                 if let Some(reply) = self.pending_requests.remove(&request_id) {
                     let _ = reply.send(Err(request_error(peer, error)));
                 }
-                self.finished(peer, Kind::Request, request_id);
+                self.finished(peer, request_id);
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
                 tracing::debug!(peer = %peer, error = %error, "inbound request failed");
