@@ -621,16 +621,37 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             "rows": rows,
         })
     };
-    let results = if args.workload == Workload::Report {
-        let rows = closed_loop(&args).await?;
-        write_csv(&csv, &rows)?;
-        header(serde_json::to_value(&rows)?)
-    } else {
-        let rows = open_loop(&args).await?;
-        crate::bench_ladder::write_csv(&csv, &rows)?;
-        header(serde_json::to_value(&rows)?)
+    // The files are rewritten after every row, so an interrupted or failed run keeps what it
+    // measured.
+    let save = |rows: serde_json::Value| -> anyhow::Result<serde_json::Value> {
+        let results = header(rows);
+        std::fs::write(&json, serde_json::to_string_pretty(&results)?)?;
+        Ok(results)
     };
-    std::fs::write(&json, serde_json::to_string_pretty(&results)?)?;
+    let work = async {
+        if args.workload == Workload::Report {
+            let rows = closed_loop(&args, |rows| {
+                write_csv(&csv, rows)?;
+                save(serde_json::to_value(rows)?).map(drop)
+            })
+            .await?;
+            save(serde_json::to_value(&rows)?)
+        } else {
+            let rows = open_loop(&args, |rows| {
+                crate::bench_ladder::write_csv(&csv, rows)?;
+                save(serde_json::to_value(rows)?).map(drop)
+            })
+            .await?;
+            save(serde_json::to_value(&rows)?)
+        }
+    };
+    // Ctrl-C drops the run: its validators are stopped as they are dropped.
+    let results = tokio::select! {
+        results = work => results?,
+        _ = tokio::signal::ctrl_c() => {
+            anyhow::bail!("interrupted; the rows measured so far are in {}", json.display())
+        }
+    };
     println!("wrote {} and {}", json.display(), csv.display());
     let plots = crate::bench_plot::plot(&[results], &args.out.join("plots"))?;
     for p in plots {
@@ -640,7 +661,10 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 /// One open-loop ladder per engine, committee size and payload.
-async fn open_loop(args: &BenchArgs) -> anyhow::Result<Vec<crate::bench_ladder::LadderRow>> {
+async fn open_loop(
+    args: &BenchArgs,
+    mut save: impl FnMut(&[crate::bench_ladder::LadderRow]) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<crate::bench_ladder::LadderRow>> {
     let mut rows = Vec::new();
     for &engine in &args.engines {
         for &n in &args.validators {
@@ -664,6 +688,7 @@ async fn open_loop(args: &BenchArgs) -> anyhow::Result<Vec<crate::bench_ladder::
                     ),
                 }
                 rows.push(row);
+                save(&rows)?;
             }
         }
     }
@@ -671,7 +696,10 @@ async fn open_loop(args: &BenchArgs) -> anyhow::Result<Vec<crate::bench_ladder::
 }
 
 /// The report's closed loop per engine, committee size and payload.
-async fn closed_loop(args: &BenchArgs) -> anyhow::Result<Vec<Row>> {
+async fn closed_loop(
+    args: &BenchArgs,
+    mut save: impl FnMut(&[Row]) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<Row>> {
     println!(
         "{:<7} {:>3} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
         "engine",
@@ -705,6 +733,7 @@ async fn closed_loop(args: &BenchArgs) -> anyhow::Result<Vec<Row>> {
                     row.m.rss_max(),
                 );
                 rows.push(row);
+                save(&rows)?;
             }
         }
     }

@@ -48,6 +48,17 @@ pub(crate) struct Validator {
     pub child: Child,
 }
 
+/// A validator dropped while still running (a bench or testnet interrupted mid-way) is
+/// killed rather than left behind.
+impl Drop for Validator {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Asks every child to stop (SIGTERM, so each flushes its database), then kills those that
 /// have not stopped after a grace period.
 pub(crate) fn stop_all(validators: &mut [Validator]) {
