@@ -152,6 +152,19 @@ pub(crate) struct Measures {
 }
 
 impl Measures {
+    /// p50, p95, p99 and max latency (ms), CPU seconds and peak RSS, as CSV fields.
+    pub(crate) fn csv_fields(&self) -> String {
+        format!(
+            "{:.1},{:.1},{:.1},{:.1},{:.2},{:.1}",
+            self.latency_ms_p50,
+            self.latency_ms_p95,
+            self.latency_ms_p99,
+            self.latency_ms_max,
+            self.cpu_total(),
+            self.rss_max()
+        )
+    }
+
     /// From sorted latencies, each validator's (CPU seconds, peak RSS) now and its CPU
     /// seconds when the phase began.
     pub(crate) fn new(
@@ -572,7 +585,7 @@ fn write_csv(path: &Path, rows: &[Row]) -> anyhow::Result<()> {
     );
     for r in rows {
         out += &format!(
-            "{},{},{},{},{},{},{:.3},{:.1},{:.1},{:.1},{:.1},{:.1},{:.2},{:.1}\n",
+            "{},{},{},{},{},{},{:.3},{:.1},{}\n",
             r.engine,
             r.validators,
             r.payload_bytes,
@@ -581,12 +594,7 @@ fn write_csv(path: &Path, rows: &[Row]) -> anyhow::Result<()> {
             r.lost,
             r.seconds,
             r.tx_per_s,
-            r.m.latency_ms_p50,
-            r.m.latency_ms_p95,
-            r.m.latency_ms_p99,
-            r.m.latency_ms_max,
-            r.m.cpu_total(),
-            r.m.rss_max(),
+            r.m.csv_fields(),
         );
     }
     std::fs::write(path, out)?;

@@ -341,7 +341,7 @@ pub(crate) fn write_csv(path: &std::path::Path, rows: &[LadderRow]) -> anyhow::R
         for s in &r.steps {
             let c = s.m.consensus.as_ref();
             out += &format!(
-                "{},{},{},{:.0},{},{},{},{:.3},{:.1},{:.1},{:.1},{:.1},{:.1},{:.2},{:.1},{:.1},{:.0},{}\n",
+                "{},{},{},{:.0},{},{},{},{:.3},{:.1},{},{:.1},{:.0},{}\n",
                 r.engine,
                 r.validators,
                 r.payload_bytes,
@@ -351,12 +351,7 @@ pub(crate) fn write_csv(path: &std::path::Path, rows: &[LadderRow]) -> anyhow::R
                 s.lost,
                 s.seconds,
                 s.tx_per_s,
-                s.m.latency_ms_p50,
-                s.m.latency_ms_p95,
-                s.m.latency_ms_p99,
-                s.m.latency_ms_max,
-                s.m.cpu_total(),
-                s.m.rss_max(),
+                s.m.csv_fields(),
                 c.map_or(0.0, |c| c.engine_messages_per_block),
                 c.map_or(0.0, |c| c.engine_bytes_per_block),
                 s.sustained,
