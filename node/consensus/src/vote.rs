@@ -26,6 +26,9 @@ pub enum Phase {
     Commit,
     /// PBFT checkpoint (`block_hash` is the digest of the checkpointed block).
     Checkpoint,
+    /// PBFT timeout complaint: the voter's round timer for `height` expired, and it asks
+    /// for view `view` (`block_hash` is zero). It promises nothing, unlike a view change.
+    Timeout,
 }
 
 impl Phase {
@@ -34,6 +37,7 @@ impl Phase {
             Phase::Prepare => 1,
             Phase::Commit => 2,
             Phase::Checkpoint => 3,
+            Phase::Timeout => 4,
         }
     }
 
@@ -42,6 +46,7 @@ impl Phase {
             1 => Phase::Prepare,
             2 => Phase::Commit,
             3 => Phase::Checkpoint,
+            4 => Phase::Timeout,
             _ => return None,
         })
     }

@@ -132,6 +132,37 @@ impl PbftEngine {
         self.check_stable(height);
     }
 
+    /// A commit vote of a view below ours (see "Catching up" in the module header).
+    pub(super) fn on_old_commit(&mut self, from: ValidatorIndex, vote: Vote) {
+        let h = vote.height;
+        if h < self.next_height || h <= self.stable_height() || h >= self.accept_end() {
+            return;
+        }
+        let known = self.old_commits.get(&h).and_then(|m| m.get(&from));
+        if known.is_some_and(|k| k.view >= vote.view) {
+            return;
+        }
+        if vote.verify(&self.config.validators).is_err() {
+            self.faulty(
+                from,
+                format!("bad signature on its commit vote for height {h}"),
+            );
+            return;
+        }
+        let me = self.me();
+        let votes = self.old_commits.entry(h).or_default();
+        votes.insert(from, vote.clone());
+        let signers: Vec<ValidatorIndex> = votes
+            .values()
+            .filter(|v| v.view == vote.view && v.block_hash == vote.block_hash)
+            .map(|v| v.voter)
+            .collect();
+        if signers.len() >= self.quorum {
+            let peer = signers.iter().copied().find(|v| *v != me).unwrap_or(me);
+            self.request_sync(peer, h);
+        }
+    }
+
     pub(super) fn on_synced(&mut self, height: u64, block_hash: Hash) {
         if height < self.next_height {
             return;
@@ -168,6 +199,7 @@ impl PbftEngine {
             .stable_height()
             .max(self.next_height.saturating_sub(self.log_size));
         self.decided = self.decided.split_off(&low.saturating_add(1));
+        self.old_commits = self.old_commits.split_off(&self.next_height);
     }
 
     pub(super) fn checkpoint_peer(&self, cp: &CheckpointProof) -> ValidatorIndex {

@@ -25,7 +25,20 @@
 //! or a commit quorum for a block we do not have, at or above our next height means the
 //! others are ahead: `Sync`, once per target; `Synced` heights are not committed again.
 //!
-//! View change (§4.4). When the Round timer of the next height expires, a replica moves to
+//! Timeouts. When the Round timer of the next height expires, a replica broadcasts a signed
+//! timeout complaint (the view v+1 it asks for, the height it waits for) and stays in view
+//! v, repeating the complaint each round timeout. A complaint promises nothing, unlike a view
+//! change: a replica whose timer fires alone (it started before the leader, say) keeps
+//! taking part in view v instead of leaving it for a view change nobody joins. Once f+1
+//! replicas complained for v+1 at heights it has not committed (its own complaint and view
+//! changes for v+1 count), an honest replica's timer expired, and it moves to v+1.
+//!
+//! Catching up. A commit quorum of a view below ours (we are in a view, or a view change,
+//! that the others have not joined) for a height we have not committed shows they finalized
+//! without us: `Sync` to it, so that even a replica out of the others' view follows the
+//! chain until the next view change brings it back.
+//!
+//! View change (§4.4). After the complaints above, a replica moves to
 //! view v+1 and broadcasts a signed view change carrying its stable checkpoint proof and the
 //! prepared certificate of every height above it. The leader of v+1, with a quorum of them,
 //! broadcasts a new view with those messages and, for each height from the highest checkpoint
@@ -108,6 +121,12 @@ pub struct PbftEngine {
     round_timer: Option<TimerId>,
     /// The latest valid view change of each replica (including ours).
     view_changes: BTreeMap<u32, ViewChange>,
+    /// The latest timeout complaint of each replica (including ours): (view asked for,
+    /// height it was waiting for).
+    complaints: BTreeMap<u32, (u64, u64)>,
+    /// Commit votes of views below ours, at most one per voter and height (its highest
+    /// view): a quorum of them shows that the others finalized without us (catching up).
+    old_commits: BTreeMap<u64, BTreeMap<u32, Vote>>,
     view_change_timer: Option<TimerId>,
     /// A quorum asked for the view we are moving to: the view-change timer now moves on.
     view_change_quorum: bool,
@@ -148,6 +167,8 @@ impl PbftEngine {
             sync_target: 0,
             round_timer: None,
             view_changes: BTreeMap::new(),
+            complaints: BTreeMap::new(),
+            old_commits: BTreeMap::new(),
             view_change_timer: None,
             view_change_quorum: false,
             failed_views: 0,
@@ -375,9 +396,11 @@ impl PbftEngine {
         if vote.voter != from || !matches!(vote.signature, VoteSignature::Ed25519(_)) {
             return;
         }
-        if vote.phase == Phase::Checkpoint {
-            self.on_checkpoint_vote(from, vote);
-            return;
+        match vote.phase {
+            Phase::Checkpoint => return self.on_checkpoint_vote(from, vote),
+            Phase::Timeout => return self.on_complaint(from, vote),
+            Phase::Commit if vote.view < self.view => return self.on_old_commit(from, vote),
+            Phase::Prepare | Phase::Commit => {}
         }
         // The current view, and the next one (votes that overtake the new-view message).
         if vote.view < self.view || vote.view > self.view.saturating_add(1) {
@@ -430,7 +453,7 @@ impl PbftEngine {
                     self.round_timer = None;
                 }
                 if self.active && view == self.view && height == self.next_height {
-                    self.start_view_change(self.view.saturating_add(1));
+                    self.complain();
                 }
             }
             TimerId::ViewChange { view } => {

@@ -632,6 +632,18 @@ fn msg(from: u32, payload: Vec<u8>) -> Input {
     Input::Message { from, payload }
 }
 
+fn complaint(c: &Committee, voter: u32, h: u64, view: u64) -> Vec<u8> {
+    Vote::sign_ed25519(
+        Phase::Timeout,
+        h,
+        view,
+        Hash::ZERO,
+        voter,
+        &c.configs[voter as usize].key,
+    )
+    .encode()
+}
+
 fn prepare(c: &Committee, voter: u32, h: u64, view: u64, hash: Hash) -> Vec<u8> {
     Vote::sign_ed25519(
         Phase::Prepare,
@@ -801,7 +813,22 @@ fn restart_never_votes_for_a_different_block() {
     assert!(out.contains(&Output::Broadcast {
         payload: commit.encode()
     }));
+    // The timeout alone is a complaint (f = 1: one more replica must complain) ...
     let out = e.handle(Input::Timeout(TimerId::Round { height: 1, view: 0 }));
+    assert_eq!(
+        out,
+        vec![
+            Output::Broadcast {
+                payload: complaint(&c, 1, 1, 1)
+            },
+            Output::SetTimer {
+                id: TimerId::Round { height: 1, view: 0 },
+                after_ms: Timing::default().round_timeout_ms
+            }
+        ]
+    );
+    // ... and with replica 2's, the view change starts.
+    let out = e.handle(msg(2, complaint(&c, 2, 1, 1)));
     let vc = out
         .iter()
         .find_map(|o| match o {
@@ -1275,4 +1302,80 @@ fn random_schedules_with_an_equivocating_replica_stay_safe() {
         reported += net.faulty.len();
     }
     assert!(reported > 0);
+}
+
+#[test]
+fn a_replica_that_times_out_alone_stays_in_the_view() {
+    let mut net = Net::new(4, |_| {});
+    // The leader of view 0 starts last; replica 3's timer fires before it is up.
+    net.down.insert(0);
+    net.start_all();
+    net.fire_rounds(&[3]);
+    net.run_until_quiet();
+    assert!(net.engines[3].active && net.engines[3].view == 0);
+    assert!(net.engines.iter().all(|e| e.view == 0));
+    net.down.remove(&0);
+    net.deliver(
+        0,
+        Input::Start {
+            next_height: 1,
+            persisted: None,
+        },
+    );
+    net.run_until_height(10);
+    // Replica 3 committed every height itself, in view 0: no view change happened.
+    for h in 1..=10 {
+        assert_eq!(net.commits[3][&h].1.view, 0, "height {h}");
+    }
+    assert!(net.new_views.is_empty());
+    assert!(net.syncs.is_empty());
+}
+
+#[test]
+fn f_plus_one_timeouts_change_the_view() {
+    let mut net = Net::new(4, |_| {});
+    net.down.insert(0);
+    net.start_all();
+    // One complaint (f = 1) is not enough ...
+    net.fire_rounds(&[1]);
+    net.run_until_quiet();
+    assert!(net.engines[1..].iter().all(|e| e.active && e.view == 0));
+    // ... a second one moves replicas 1 and 2, and replica 3 joins them (§4.5.2).
+    net.fire_rounds(&[2]);
+    net.run_until_height(5);
+    assert_eq!(net.new_views.len(), 1);
+    assert_eq!(net.commits[3][&5].1.view, 1);
+}
+
+#[test]
+fn a_replica_alone_in_a_later_view_follows_the_commits_of_the_others() {
+    let mut net = Net::new(4, |_| {});
+    net.start_all();
+    net.run_until_height(2);
+    // Replica 3 counts a complaint only it received (a byzantine replica 2 sent it to 3
+    // alone) with its own, and leaves view 0; the others carry on without it.
+    net.fire_rounds(&[3]);
+    let lone = Vote::sign_ed25519(
+        Phase::Timeout,
+        net.engines[3].next_height,
+        1,
+        Hash::ZERO,
+        2,
+        &net.committee.configs[2].key,
+    );
+    net.step(3, msg(2, lone.encode()));
+    assert!(!net.engines[3].active && net.engines[3].view == 1);
+    net.run_until(|n| n.head[0] >= 12);
+    assert!(net.engines.iter().take(3).all(|e| e.view == 0));
+    // Without the catching-up rule replica 3 would wait for the next stable checkpoint
+    // (height 16) to sync; with it, each commit quorum of view 0 takes it along.
+    let lag = net.head[0] - net.head[3];
+    assert!(
+        lag <= 1,
+        "replica 3 at {} while replica 0 is at {}",
+        net.head[3],
+        net.head[0]
+    );
+    assert!(net.syncs.iter().filter(|(i, _)| *i == 3).count() >= 9);
+    assert!(!net.engines[3].active);
 }

@@ -6,7 +6,7 @@ use v2v_primitives::Hash;
 
 use super::PbftEngine;
 use super::messages::{CheckpointProof, NewView, PrePrepare, ViewChange};
-use crate::{Output, TimerId, ValidatorIndex};
+use crate::{Output, Phase, TimerId, ValidatorIndex, Vote};
 
 /// What a quorum of view changes determines for the new view: the highest stable checkpoint
 /// among them, and for each height above it, up to the first height nobody reports, the block
@@ -103,6 +103,61 @@ impl PbftEngine {
             .view_change_timeout_ms
             .saturating_mul(1 << shift);
         self.out.push(Output::SetTimer { id, after_ms });
+    }
+
+    /// Our Round timer expired: complain, and re-arm the timer to complain again while the
+    /// height stays stuck.
+    pub(super) fn complain(&mut self) {
+        let (target, height) = (self.view.saturating_add(1), self.next_height);
+        let vote = self.sign_vote(Phase::Timeout, height, target, Hash::ZERO);
+        self.broadcast(vote.encode());
+        self.complaints.insert(self.me(), (target, height));
+        self.arm_round_timer();
+        self.check_complaints();
+    }
+
+    pub(super) fn on_complaint(&mut self, from: ValidatorIndex, vote: Vote) {
+        // Only complaints about our view count; one from a replica behind us is stale.
+        if vote.view != self.view.saturating_add(1)
+            || vote.height < self.next_height
+            || vote.block_hash != Hash::ZERO
+            || self.complaints.get(&from) == Some(&(vote.view, vote.height))
+        {
+            return;
+        }
+        if vote.verify(&self.config.validators).is_err() {
+            self.faulty(
+                from,
+                format!("bad signature on its timeout for height {}", vote.height),
+            );
+            return;
+        }
+        self.complaints.insert(from, (vote.view, vote.height));
+        self.check_complaints();
+    }
+
+    /// f+1 replicas asking to leave our view (by a complaint at a height we have not
+    /// committed, or by a view change) include an honest one whose timer expired: move on.
+    pub(super) fn check_complaints(&mut self) {
+        if !self.active {
+            return;
+        }
+        let target = self.view.saturating_add(1);
+        let mut askers: BTreeSet<ValidatorIndex> = self
+            .complaints
+            .iter()
+            .filter(|(_, (v, h))| *v == target && *h >= self.next_height)
+            .map(|(r, _)| *r)
+            .collect();
+        askers.extend(
+            self.view_changes
+                .values()
+                .filter(|vc| vc.new_view == target)
+                .map(|vc| vc.replica),
+        );
+        if askers.len() > self.config.validators.max_faulty() {
+            self.start_view_change(target);
+        }
     }
 
     /// The view-change timer expired.
@@ -246,6 +301,7 @@ impl PbftEngine {
             self.start_view_change(target);
             return;
         }
+        self.check_complaints();
         self.check_view_change_quorum();
     }
 
