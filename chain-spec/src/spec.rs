@@ -221,7 +221,53 @@ pub struct ChainSpec {
     pub full_nodes: Vec<FullNodeSpec>,
 }
 
+/// What the spec's hash covers, borrowed: the spec with the Wasm blanked (its code hash
+/// stands for it) and without full nodes (network configuration, not chain state). It
+/// serializes exactly as such a copy of the spec would, without copying the genesis storage
+/// (a book of 100 000 orders is ~90 MB of hex).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HashedSpec<'a> {
+    name: &'a str,
+    id: &'a str,
+    consensus: &'a ConsensusParams,
+    execution: &'a ExecutionParams,
+    validators: &'a [ValidatorSpec],
+    operators: &'a [PublicKey],
+    genesis: &'a GenesisSpec,
+    contract: HashedContract<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    threshold: Option<&'a ThresholdSpec>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HashedContract<'a> {
+    version: u32,
+    code_hash: &'a str,
+    wasm: &'static str,
+}
+
 impl ChainSpec {
+    /// The part of the spec its hash covers (see [`HashedSpec`]).
+    pub fn hashed(&self) -> HashedSpec<'_> {
+        HashedSpec {
+            name: &self.name,
+            id: &self.id,
+            consensus: &self.consensus,
+            execution: &self.execution,
+            validators: &self.validators,
+            operators: &self.operators,
+            genesis: &self.genesis,
+            contract: HashedContract {
+                version: self.contract.version,
+                code_hash: &self.contract.code_hash,
+                wasm: "",
+            },
+            threshold: self.threshold.as_ref(),
+        }
+    }
+
     pub fn from_json(text: &str) -> Result<Self, SpecError> {
         let spec: ChainSpec =
             serde_json::from_str(text).map_err(|e| SpecError::Parse(e.to_string()))?;
@@ -229,12 +275,24 @@ impl ChainSpec {
         Ok(spec)
     }
 
+    /// Reads the file as it parses (a spec with a large genesis storage is not held twice).
     pub fn load(path: &Path) -> Result<Self, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SpecError::Io {
+        let file = std::fs::File::open(path).map_err(|e| SpecError::Io {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
-        Self::from_json(&text)
+        let spec: ChainSpec =
+            serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| {
+                match e.classify() {
+                    serde_json::error::Category::Io => SpecError::Io {
+                        path: path.display().to_string(),
+                        reason: e.to_string(),
+                    },
+                    _ => SpecError::Parse(e.to_string()),
+                }
+            })?;
+        spec.validate()?;
+        Ok(spec)
     }
 
     pub fn to_json(&self) -> String {
@@ -259,21 +317,26 @@ impl ChainSpec {
 
     /// The raw genesis storage, decoded (checked by [`ChainSpec::validate`]).
     pub fn genesis_storage(&self) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, SpecError> {
+        self.genesis_storage_entries().collect()
+    }
+
+    /// The raw genesis storage decoded one entry at a time (checking it needs no copy).
+    fn genesis_storage_entries(
+        &self,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), SpecError>> + '_ {
         let decode = |what: &str, s: &str| {
             hex::decode(s.strip_prefix("0x").unwrap_or(s))
                 .map_err(|e| SpecError::Invalid(format!("genesis.storage {what} {s:.20}: {e}")))
         };
-        let mut out = BTreeMap::new();
-        for (k, v) in &self.genesis.storage {
+        self.genesis.storage.iter().map(move |(k, v)| {
             let key = decode("key", k)?;
             if key.is_empty() || key.first() == Some(&b':') {
                 return Err(SpecError::Invalid(format!(
                     "genesis.storage key {k:.20} is empty or reserved (starts with ':')"
                 )));
             }
-            out.insert(key, decode("value", v)?);
-        }
-        Ok(out)
+            Ok((key, decode("value", v)?))
+        })
     }
 
     /// The contract's Wasm bytes (checked against `code_hash` by [`ChainSpec::validate`]).
@@ -441,7 +504,9 @@ impl ChainSpec {
         if !self.genesis.market.operators.is_empty() {
             return bad("genesis.market.operators must be empty: operators are listed once, at the top level".into());
         }
-        self.genesis_storage()?;
+        for entry in self.genesis_storage_entries() {
+            entry?;
+        }
         let wasm = self.wasm()?;
         let hash = format!("0x{}", hex::encode(blake3::hash(&wasm).as_bytes()));
         if hash != self.contract.code_hash.to_lowercase() {

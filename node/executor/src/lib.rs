@@ -128,14 +128,24 @@ type Undo = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
 /// The spec's hash, committed to by the genesis header's `parent_hash`: two specs that differ
 /// in anything but presentation give different genesis hashes.
+/// The Wasm is covered by its code hash (checked by `validate`); full nodes are network
+/// configuration, not chain state. The JSON streams into the hasher: no copy of the spec.
 pub fn spec_hash(spec: &ChainSpec) -> Hash {
-    let mut s = spec.clone();
-    // The Wasm is covered by its code hash (checked by `validate`); full nodes are network
-    // configuration, not chain state.
-    s.contract.wasm = String::new();
-    s.full_nodes.clear();
-    let canonical = serde_json::to_vec(&s).unwrap_or_default();
-    Hash::digest(b"v2v/spec/v1", &canonical)
+    struct HashWriter(blake3::Hasher);
+    impl std::io::Write for HashWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut w = HashWriter(blake3::Hasher::new());
+    w.0.update(b"v2v/spec/v1");
+    // Serializing plain data into a writer that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut w, &spec.hashed());
+    Hash(*w.0.finalize().as_bytes())
 }
 
 pub fn runtime_for(spec: &ChainSpec) -> Result<Runtime, ExecutorError> {
@@ -153,6 +163,14 @@ impl Executor {
         spec: &ChainSpec,
         runtime: Runtime,
     ) -> Result<(Self, BlockCommit), ExecutorError> {
+        let (exec, header) = Self::genesis_state(spec, runtime)?;
+        let commit = exec.genesis_commit(header);
+        Ok((exec, commit))
+    }
+
+    /// The genesis state and header (the store record is only built when a store needs it:
+    /// with a large genesis storage it is a second copy of the state).
+    fn genesis_state(spec: &ChainSpec, runtime: Runtime) -> Result<(Self, Header), ExecutorError> {
         spec.validate()?;
         let contract = runtime.load(&spec.wasm()?)?;
         if contract.version() != spec.contract.version {
@@ -169,27 +187,25 @@ impl Executor {
             height: 0,
             timestamp: spec.genesis.timestamp,
         };
-        let (storage, outcome) =
+        let (mut storage, outcome) =
             runtime.run(&contract, ContractStorage::new(), ctx, Entry::Init, input);
         outcome
             .result
             .map_err(|e| ExecutorError::Genesis(format!("contract init: {e}")))?;
+        // What init wrote, then the spec's raw storage over it.
+        for (k, v) in outcome.writes {
+            match v {
+                Some(v) => storage.insert(k, v),
+                None => storage.remove(&k),
+            };
+        }
+        storage.extend(spec.genesis_storage()?);
         let mut state = ChainState {
             contract: storage,
             ..ChainState::default()
         };
-        // The spec's raw storage goes over what init wrote.
-        let mut genesis: BTreeMap<Vec<u8>, Vec<u8>> = outcome
-            .writes
-            .into_iter()
-            .filter_map(|(k, v)| Some((k, v?)))
-            .collect();
-        genesis.extend(spec.genesis_storage()?);
-        let mut writes = Vec::with_capacity(genesis.len());
-        for (k, v) in genesis {
-            state.accumulator.insert(EntryKind::Contract, &k, &v);
-            state.contract.insert(k.clone(), v.clone());
-            writes.push((k, Some(v)));
+        for (k, v) in &state.contract {
+            state.accumulator.insert(EntryKind::Contract, k, v);
         }
         let header = Header {
             height: 0,
@@ -200,17 +216,6 @@ impl Executor {
             view: 0,
             timestamp: spec.genesis.timestamp,
         };
-        let commit = BlockCommit {
-            block: Block {
-                header,
-                txs: vec![],
-            },
-            certificate: vec![],
-            receipts: vec![],
-            contract_writes: writes,
-            nonce_writes: vec![],
-            accumulator: state.accumulator.to_bytes(),
-        };
         Ok((
             Self {
                 runtime,
@@ -219,8 +224,28 @@ impl Executor {
                 operators: spec.operators.iter().copied().collect(),
                 state,
             },
-            commit,
+            header,
         ))
+    }
+
+    /// The genesis block's store record: the block and every entry of the genesis state.
+    fn genesis_commit(&self, header: Header) -> BlockCommit {
+        BlockCommit {
+            block: Block {
+                header,
+                txs: vec![],
+            },
+            certificate: vec![],
+            receipts: vec![],
+            contract_writes: self
+                .state
+                .contract
+                .iter()
+                .map(|(k, v)| (k.clone(), Some(v.clone())))
+                .collect(),
+            nonce_writes: vec![],
+            accumulator: self.state.accumulator.to_bytes(),
+        }
     }
 
     /// Opens the executor on a store: writes genesis into an empty store, or loads the stored
@@ -231,12 +256,14 @@ impl Executor {
         runtime: Runtime,
         store: &dyn Store,
     ) -> Result<Self, ExecutorError> {
-        let (mut exec, genesis) = Self::genesis(spec, runtime)?;
-        let genesis_hash = genesis.block.hash();
+        let (mut exec, genesis) = Self::genesis_state(spec, runtime)?;
+        let genesis_hash = genesis.hash();
         let Some((head_height, head_hash)) = store.head()? else {
-            store.commit(&genesis)?;
+            store.commit(&exec.genesis_commit(genesis))?;
             return Ok(exec);
         };
+        // The stored state replaces the genesis state: do not hold both.
+        exec.state = ChainState::default();
         let mismatch = |m: String| Err(ExecutorError::Mismatch(m));
         match store.hash_at(0)? {
             Some(h) if h == genesis_hash => {}

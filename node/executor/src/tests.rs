@@ -461,3 +461,36 @@ fn genesis_storage_goes_over_init_and_into_the_root() {
         assert!(err.to_string().contains("genesis.storage"), "{k}: {err}");
     }
 }
+
+#[test]
+fn the_spec_hash_covers_the_spec_without_wasm_and_full_nodes() {
+    // The definition `spec_hash` streams: the JSON of a copy with the Wasm blanked and no
+    // full nodes.
+    let by_copy = |spec: &ChainSpec| {
+        let mut s = spec.clone();
+        s.contract.wasm = String::new();
+        s.full_nodes.clear();
+        Hash::digest(b"v2v/spec/v1", &serde_json::to_vec(&s).unwrap())
+    };
+    let (solo, _, _) = dev();
+    let (mut sbft, _, _) =
+        v2v_chain_spec::dev_with_engine(v2v_chain_spec::EngineKind::Sbft).unwrap();
+    assert!(sbft.threshold.is_some());
+    sbft.genesis
+        .storage
+        .insert("0x62656e6368".into(), "0x0102".into());
+    sbft.full_nodes.push(v2v_chain_spec::FullNodeSpec {
+        name: "explorer".into(),
+        ed25519: Keypair::from_name("explorer").public(),
+        address: None,
+    });
+    for spec in [&solo, &sbft] {
+        assert_eq!(crate::spec_hash(spec), by_copy(spec));
+    }
+    // Full nodes and the Wasm's hex (given its code hash) do not change it; anything else does.
+    let mut without = sbft.clone();
+    without.full_nodes.clear();
+    assert_eq!(crate::spec_hash(&without), crate::spec_hash(&sbft));
+    without.genesis.storage.clear();
+    assert_ne!(crate::spec_hash(&without), crate::spec_hash(&sbft));
+}
