@@ -164,7 +164,7 @@ impl Executor {
         runtime: Runtime,
     ) -> Result<(Self, BlockCommit), ExecutorError> {
         let (exec, header) = Self::genesis_state(spec, runtime)?;
-        let commit = exec.genesis_commit(header);
+        let commit = exec.genesis_commit(header, true);
         Ok((exec, commit))
     }
 
@@ -228,8 +228,9 @@ impl Executor {
         ))
     }
 
-    /// The genesis block's store record: the block and every entry of the genesis state.
-    fn genesis_commit(&self, header: Header) -> BlockCommit {
+    /// The genesis block's store record: the block, and every entry of the genesis state
+    /// as its writes if `with_state`.
+    fn genesis_commit(&self, header: Header, with_state: bool) -> BlockCommit {
         BlockCommit {
             block: Block {
                 header,
@@ -237,12 +238,15 @@ impl Executor {
             },
             certificate: vec![],
             receipts: vec![],
-            contract_writes: self
-                .state
-                .contract
-                .iter()
-                .map(|(k, v)| (k.clone(), Some(v.clone())))
-                .collect(),
+            contract_writes: if with_state {
+                self.state
+                    .contract
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Some(v.clone())))
+                    .collect()
+            } else {
+                Vec::new()
+            },
             nonce_writes: vec![],
             accumulator: self.state.accumulator.to_bytes(),
         }
@@ -259,7 +263,10 @@ impl Executor {
         let (mut exec, genesis) = Self::genesis_state(spec, runtime)?;
         let genesis_hash = genesis.hash();
         let Some((head_height, head_hash)) = store.head()? else {
-            store.commit(&exec.genesis_commit(genesis))?;
+            // The state goes in batches, then the block without a second copy of it.
+            let contract = &exec.state.contract;
+            store.preload_state(&mut contract.iter().map(|(k, v)| (&k[..], &v[..])))?;
+            store.commit(&exec.genesis_commit(genesis, false))?;
             return Ok(exec);
         };
         // The stored state replaces the genesis state: do not hold both.

@@ -22,6 +22,8 @@ pub enum StoreError {
     Db(String),
     #[error("corrupt database: {0}")]
     Corrupt(String),
+    #[error("the store already holds a chain (head {0}): its state cannot be preloaded")]
+    NotEmpty(u64),
     #[error("block {height} does not extend the head {head_height} ({head})")]
     NotNext {
         height: u64,
@@ -78,6 +80,11 @@ pub trait Store: Send + Sync {
     /// Writes a block atomically. It must be the genesis block of an empty store or extend
     /// the head by one height and link to it.
     fn commit(&self, c: &BlockCommit) -> Result<()>;
+    /// Writes the contract state of an empty store (a large genesis state) in batches, so
+    /// that it is never copied whole into one write: the genesis block, committed after it
+    /// without contract writes, is what makes it part of a chain. Whatever state an earlier
+    /// attempt left (a crash before the genesis commit) is cleared first.
+    fn preload_state(&self, entries: &mut dyn Iterator<Item = (&[u8], &[u8])>) -> Result<()>;
     /// Writes a certified block *above* the head without its ancestors (a state snapshot,
     /// PBFT's state transfer): `c.contract_writes` and `c.nonce_writes` must turn the
     /// stored state into the block's (values for every key it has, `None` for stored keys it

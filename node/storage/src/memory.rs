@@ -41,6 +41,15 @@ impl MemStore {
 }
 
 impl Store for MemStore {
+    fn preload_state(&self, entries: &mut dyn Iterator<Item = (&[u8], &[u8])>) -> Result<()> {
+        let mut inner = self.lock();
+        if let Some((height, _)) = inner.head {
+            return Err(crate::StoreError::NotEmpty(height));
+        }
+        inner.state = entries.map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+        Ok(())
+    }
+
     fn head(&self) -> Result<Option<(u64, Hash)>> {
         Ok(self.lock().head)
     }

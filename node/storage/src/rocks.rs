@@ -260,6 +260,30 @@ impl Store for RocksStore {
         self.write(p)
     }
 
+    fn preload_state(&self, entries: &mut dyn Iterator<Item = (&[u8], &[u8])>) -> Result<()> {
+        const CHUNK: usize = 4096;
+        let _guard = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((height, _)) = self.head()? {
+            return Err(StoreError::NotEmpty(height));
+        }
+        let state = self.cf(CF_STATE)?;
+        let mut batch = WriteBatch::default();
+        for item in self.db.iterator_cf(state, IteratorMode::Start) {
+            let (k, _) = item.map_err(db_err)?;
+            batch.delete_cf(state, k);
+            if batch.len() >= CHUNK {
+                self.db.write(std::mem::take(&mut batch)).map_err(db_err)?;
+            }
+        }
+        for (k, v) in entries {
+            batch.put_cf(state, k, v);
+            if batch.len() >= CHUNK {
+                self.db.write(std::mem::take(&mut batch)).map_err(db_err)?;
+            }
+        }
+        self.db.write(batch).map_err(db_err)
+    }
+
     fn install_snapshot(&self, c: &BlockCommit) -> Result<()> {
         let mut p = self.prepare(c)?;
         p.batch.put_cf(

@@ -170,3 +170,41 @@ fn a_batch_never_written_leaves_the_previous_head_intact() {
     store.commit(&commit_at(2, c1.block.hash(), &key)).unwrap();
     assert_eq!(store.head().unwrap().map(|h| h.0), Some(2));
 }
+
+fn preload(store: &dyn Store) {
+    let key = Keypair::from_name("store");
+    let entries = |n: u32, tag: u8| -> Vec<(Vec<u8>, Vec<u8>)> {
+        (0..n)
+            .map(|i| (i.to_be_bytes().to_vec(), vec![tag; 3]))
+            .collect()
+    };
+    // An attempt that "crashed" before its genesis commit left 10 000 entries (more than one
+    // batch); the next attempt replaces them all.
+    let first = entries(10_000, 1);
+    store
+        .preload_state(&mut first.iter().map(|(k, v)| (&k[..], &v[..])))
+        .unwrap();
+    let second = entries(5_000, 2);
+    store
+        .preload_state(&mut second.iter().map(|(k, v)| (&k[..], &v[..])))
+        .unwrap();
+    let mut g = commit_at(0, Hash::ZERO, &key);
+    g.contract_writes.clear();
+    store.commit(&g).unwrap();
+    let state = store.contract_state().unwrap();
+    assert_eq!(state.len(), 5_000);
+    assert!(state.values().all(|v| v == &vec![2u8; 3]));
+    // A store with a chain refuses.
+    let err = store
+        .preload_state(&mut second.iter().map(|(k, v)| (&k[..], &v[..])))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotEmpty(0)), "{err}");
+    assert_eq!(store.contract_state().unwrap().len(), 5_000);
+}
+
+#[test]
+fn preloaded_state_replaces_any_earlier_attempt_and_only_before_genesis() {
+    preload(&MemStore::new());
+    let dir = tempfile::tempdir().unwrap();
+    preload(&RocksStore::open(dir.path()).unwrap());
+}
