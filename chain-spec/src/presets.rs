@@ -33,6 +33,9 @@ fn contract() -> ContractSpec {
     }
 }
 
+/// `local`: the round timeout is at least this much per validator (64 validators: 3.8 s).
+const LOCAL_MS_PER_VALIDATOR: u64 = 60;
+
 fn consensus(engine: EngineKind) -> ConsensusParams {
     ConsensusParams {
         engine,
@@ -283,10 +286,21 @@ pub fn local_at(
             balance: 1_000 * CREDIT,
         });
     }
+    let mut consensus = consensus(engine);
+    // Every validator of a local network shares this one machine: past 32 validators a
+    // block's cost (votes to sign and check on a share of the cores) outgrows the default
+    // timeouts, and view changes caused only by load make it worse.
+    let load_ms = u64::try_from(n)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(LOCAL_MS_PER_VALIDATOR);
+    consensus.round_timeout_ms = consensus.round_timeout_ms.max(load_ms);
+    consensus.view_change_timeout_ms = consensus
+        .view_change_timeout_ms
+        .max(load_ms.saturating_mul(2));
     let spec = ChainSpec {
         name: format!("V2V Local Testnet ({n} validators)"),
         id: "v2v-local".into(),
-        consensus: consensus(engine),
+        consensus,
         execution: execution(),
         validators,
         operators: vec![operator.public()],
@@ -360,6 +374,23 @@ mod tests {
             KeyFile::read(&keys.operator).unwrap().public(),
             spec.operators[0]
         );
+    }
+
+    #[test]
+    fn local_timeouts_grow_past_32_validators() {
+        let dir = tempfile::tempdir().unwrap();
+        let timeouts = |n: u16| {
+            let ports: Vec<u16> = (0..n).map(|i| 41000 + i).collect();
+            let (spec, _) = local_at(EngineKind::Pbft, &ports, dir.path()).unwrap();
+            spec.validate().unwrap();
+            (
+                spec.consensus.round_timeout_ms,
+                spec.consensus.view_change_timeout_ms,
+            )
+        };
+        assert_eq!(timeouts(4), (2_000, 4_000));
+        assert_eq!(timeouts(32), (2_000, 4_000));
+        assert_eq!(timeouts(64), (3_840, 7_680));
     }
 
     #[test]
