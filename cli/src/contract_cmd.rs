@@ -201,7 +201,7 @@ fn exec(args: ExecArgs) -> anyhow::Result<()> {
         spec.contract.version = contract.version();
     }
     let (mut exec, genesis) = Executor::genesis(&spec, runtime).context("building genesis")?;
-    let chain_id = genesis.block.hash();
+    let chain_id = genesis.hash();
     let proposer = spec
         .validators
         .first()
@@ -212,7 +212,7 @@ fn exec(args: ExecArgs) -> anyhow::Result<()> {
         max_bytes: spec.consensus.max_block_bytes as usize,
     };
     let max_tx_bytes = spec.consensus.max_tx_bytes as usize;
-    let mut parent = genesis.block.header;
+    let mut parent = genesis;
 
     for (index, l) in lines.iter().enumerate() {
         let signer = l.key.public();

@@ -205,7 +205,7 @@ pub async fn dry_run(args: DryRunArgs) -> anyhow::Result<()> {
     }
     let (mut current, genesis) = Executor::genesis(&spec, runtime_for(&spec)?)?;
     let chain = client.chain().await?;
-    if genesis.block.hash() != chain.genesis_hash {
+    if genesis.hash() != chain.genesis_hash {
         bail!("the node's spec does not give its genesis: refusing to replay");
     }
     let limits = BlockLimits {

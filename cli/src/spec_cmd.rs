@@ -110,5 +110,5 @@ pub fn run(cmd: SpecCommand) -> anyhow::Result<()> {
 
 fn genesis_hash(spec: &ChainSpec) -> anyhow::Result<v2v_primitives::Hash> {
     let (_, genesis) = Executor::genesis(spec, runtime_for(spec)?)?;
-    Ok(genesis.block.hash())
+    Ok(genesis.hash())
 }

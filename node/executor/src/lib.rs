@@ -128,24 +128,15 @@ type Undo = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
 /// The spec's hash, committed to by the genesis header's `parent_hash`: two specs that differ
 /// in anything but presentation give different genesis hashes.
+///
 /// The Wasm is covered by its code hash (checked by `validate`); full nodes are network
 /// configuration, not chain state. The JSON streams into the hasher: no copy of the spec.
 pub fn spec_hash(spec: &ChainSpec) -> Hash {
-    struct HashWriter(blake3::Hasher);
-    impl std::io::Write for HashWriter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.update(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut w = HashWriter(blake3::Hasher::new());
-    w.0.update(b"v2v/spec/v1");
-    // Serializing plain data into a writer that never fails cannot fail.
-    let _ = serde_json::to_writer(&mut w, &spec.hashed());
-    Hash(*w.0.finalize().as_bytes())
+    let mut h = blake3::Hasher::new();
+    h.update(b"v2v/spec/v1");
+    // Serializing plain data into a hasher (whose writes never fail) cannot fail.
+    let _ = serde_json::to_writer(&mut h, &spec.hashed());
+    Hash(*h.finalize().as_bytes())
 }
 
 pub fn runtime_for(spec: &ChainSpec) -> Result<Runtime, ExecutorError> {
@@ -157,20 +148,10 @@ pub fn runtime_for(spec: &ChainSpec) -> Result<Runtime, ExecutorError> {
 }
 
 impl Executor {
-    /// Builds the genesis state and block from a spec: runs the contract's `v2v_init` with the
-    /// genesis market. Returns the executor and the genesis block's store record.
-    pub fn genesis(
-        spec: &ChainSpec,
-        runtime: Runtime,
-    ) -> Result<(Self, BlockCommit), ExecutorError> {
-        let (exec, header) = Self::genesis_state(spec, runtime)?;
-        let commit = exec.genesis_commit(header, true);
-        Ok((exec, commit))
-    }
-
-    /// The genesis state and header (the store record is only built when a store needs it:
-    /// with a large genesis storage it is a second copy of the state).
-    fn genesis_state(spec: &ChainSpec, runtime: Runtime) -> Result<(Self, Header), ExecutorError> {
+    /// Builds the genesis state from a spec: runs the contract's `v2v_init` with the genesis
+    /// market, writes the spec's raw storage over it. Returns the executor and the genesis
+    /// header (its hash is the chain id). [`Executor::open`] stores it.
+    pub fn genesis(spec: &ChainSpec, runtime: Runtime) -> Result<(Self, Header), ExecutorError> {
         spec.validate()?;
         let contract = runtime.load(&spec.wasm()?)?;
         if contract.version() != spec.contract.version {
@@ -228,9 +209,9 @@ impl Executor {
         ))
     }
 
-    /// The genesis block's store record: the block, and every entry of the genesis state
-    /// as its writes if `with_state`.
-    fn genesis_commit(&self, header: Header, with_state: bool) -> BlockCommit {
+    /// The genesis block's store record, without contract writes: the state goes into the
+    /// store first, in batches ([`Store::preload_state`]), never as a second copy of it.
+    fn genesis_commit(&self, header: Header) -> BlockCommit {
         BlockCommit {
             block: Block {
                 header,
@@ -238,15 +219,7 @@ impl Executor {
             },
             certificate: vec![],
             receipts: vec![],
-            contract_writes: if with_state {
-                self.state
-                    .contract
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Some(v.clone())))
-                    .collect()
-            } else {
-                Vec::new()
-            },
+            contract_writes: vec![],
             nonce_writes: vec![],
             accumulator: self.state.accumulator.to_bytes(),
         }
@@ -260,13 +233,12 @@ impl Executor {
         runtime: Runtime,
         store: &dyn Store,
     ) -> Result<Self, ExecutorError> {
-        let (mut exec, genesis) = Self::genesis_state(spec, runtime)?;
+        let (mut exec, genesis) = Self::genesis(spec, runtime)?;
         let genesis_hash = genesis.hash();
         let Some((head_height, head_hash)) = store.head()? else {
-            // The state goes in batches, then the block without a second copy of it.
             let contract = &exec.state.contract;
             store.preload_state(&mut contract.iter().map(|(k, v)| (&k[..], &v[..])))?;
-            store.commit(&exec.genesis_commit(genesis, false))?;
+            store.commit(&exec.genesis_commit(genesis))?;
             return Ok(exec);
         };
         // The stored state replaces the genesis state: do not hold both.

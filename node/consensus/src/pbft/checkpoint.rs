@@ -23,11 +23,7 @@ impl PbftEngine {
             return;
         }
         if vote.verify(&self.config.validators).is_err() {
-            self.faulty(
-                from,
-                format!("bad signature on its checkpoint vote for {}", vote.height),
-            );
-            return;
+            return self.bad_signature(from, &vote);
         }
         if let Some(first) = existing {
             let reason = format!(
@@ -143,11 +139,7 @@ impl PbftEngine {
             return;
         }
         if vote.verify(&self.config.validators).is_err() {
-            self.faulty(
-                from,
-                format!("bad signature on its commit vote for height {h}"),
-            );
-            return;
+            return self.bad_signature(from, &vote);
         }
         let me = self.me();
         let votes = self.old_commits.entry(h).or_default();

@@ -230,6 +230,17 @@ impl PbftEngine {
         self.out.push(Output::Faulty { validator, reason });
     }
 
+    /// A vote whose signature does not check: its sender's fault.
+    fn bad_signature(&mut self, from: ValidatorIndex, vote: &Vote) {
+        self.faulty(
+            from,
+            format!(
+                "bad signature on its {:?} vote for height {} in view {}",
+                vote.phase, vote.height, vote.view
+            ),
+        );
+    }
+
     fn sign_vote(&self, phase: Phase, height: u64, view: u64, block_hash: Hash) -> Vote {
         Vote::sign_ed25519(phase, height, view, block_hash, self.me(), &self.config.key)
     }
@@ -422,14 +433,7 @@ impl PbftEngine {
             return;
         }
         if vote.verify(&self.config.validators).is_err() {
-            self.faulty(
-                from,
-                format!(
-                    "bad signature on its {:?} vote for height {}",
-                    vote.phase, vote.height
-                ),
-            );
-            return;
+            return self.bad_signature(from, &vote);
         }
         if let Some(first) = existing {
             let reason = format!(

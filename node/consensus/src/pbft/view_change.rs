@@ -126,11 +126,7 @@ impl PbftEngine {
             return;
         }
         if vote.verify(&self.config.validators).is_err() {
-            self.faulty(
-                from,
-                format!("bad signature on its timeout for height {}", vote.height),
-            );
-            return;
+            return self.bad_signature(from, &vote);
         }
         self.complaints.insert(from, (vote.view, vote.height));
         self.check_complaints();
