@@ -341,6 +341,44 @@ mod tests {
     }
 
     #[test]
+    fn genesis_storage_is_hex_in_json_and_bytes_in_memory() {
+        let (spec, _, _) = dev();
+        let with_storage = |entries: &str| {
+            let mut v: serde_json::Value = serde_json::from_str(&spec.to_json()).unwrap();
+            v["genesis"]["storage"] = serde_json::from_str(entries).unwrap();
+            ChainSpec::from_json(&v.to_string())
+        };
+        let s = with_storage(r#"{"0x62": "0x0102", "0x61": "0x", "0x6162": "0xff"}"#).unwrap();
+        let entries: Vec<(&[u8], &[u8])> = s.genesis.storage.iter().collect();
+        assert_eq!(
+            entries,
+            [
+                (&b"a"[..], &[][..]),
+                (b"ab", &[0xff][..]),
+                (b"b", &[1, 2][..])
+            ]
+        );
+        // Written back in key order, lowercase, as it was given.
+        let json: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
+        assert_eq!(
+            json["genesis"]["storage"].to_string(),
+            r#"{"0x61":"0x","0x6162":"0xff","0x62":"0x0102"}"#
+        );
+        assert_eq!(ChainSpec::from_json(&s.to_json()).unwrap(), s);
+        // Malformed hex, a key given twice, reserved and empty keys are refused.
+        for bad in [
+            r#"{"0xzz": "0x00"}"#,
+            r#"{"0x61": "0xq"}"#,
+            r#"{"0x6a": "0x00", "0x6A": "0x01"}"#,
+            r#"{"0x3a636f6465": "0x00"}"#,
+            r#"{"0x": "0x00"}"#,
+        ] {
+            let err = with_storage(bad).unwrap_err().to_string();
+            assert!(err.contains("genesis.storage"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn validation_catches_tampering() {
         let (spec, _, _) = dev();
         let mut s = spec.clone();

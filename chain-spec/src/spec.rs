@@ -1,6 +1,5 @@
 //! The chain spec format and its validation.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -8,6 +7,7 @@ use thiserror::Error;
 use v2v_abi::genesis::GenesisMarket;
 use v2v_consensus::{ThresholdKeys, Timing, ValidatorSet};
 use v2v_crypto::{BlsPublicKey, BlsSignature, PublicKey, ThresholdPublic, to_hex};
+use v2v_primitives::ContractStorage;
 
 #[derive(Debug, Error)]
 pub enum SpecError {
@@ -182,12 +182,17 @@ pub struct GenesisSpec {
     pub timestamp: u64,
     /// Genesis market state; its operators come from the spec's `operators`.
     pub market: GenesisMarket,
-    /// Raw contract storage written over what the market's init wrote (0x-hex key to 0x-hex
-    /// value), as Substrate's raw chain specs carry genesis storage: a market that starts
-    /// with a filled order book (`v2v bench --workload book`). Keys starting with `:` are
-    /// reserved for the node.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub storage: BTreeMap<String, String>,
+    /// Raw contract storage written over what the market's init wrote (in JSON, 0x-hex key
+    /// to 0x-hex value), as Substrate's raw chain specs carry genesis storage: a market that
+    /// starts with a filled order book (`v2v bench --workload book`). Keys starting with `:`
+    /// are reserved for the node. Decoded as it is parsed, and held compactly: the genesis
+    /// state shares it rather than copying it.
+    #[serde(
+        default,
+        with = "hex_storage",
+        skip_serializing_if = "ContractStorage::is_empty"
+    )]
+    pub storage: ContractStorage,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -300,43 +305,29 @@ impl ChainSpec {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
+    /// Writes the spec (pretty-printed) as it serializes, through a temporary file renamed
+    /// over `path`: a large genesis storage is never held a second time as text, and a
+    /// reader never sees half a file.
     pub fn save(&self, path: &Path) -> Result<(), SpecError> {
+        let io = |e: std::io::Error| SpecError::Io {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir).map_err(|e| SpecError::Io {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
+            std::fs::create_dir_all(dir).map_err(io)?;
         }
-        std::fs::write(path, self.to_json()).map_err(|e| SpecError::Io {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })
-    }
-
-    /// The raw genesis storage, decoded (checked by [`ChainSpec::validate`]).
-    pub fn genesis_storage(&self) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, SpecError> {
-        self.genesis_storage_entries().collect()
-    }
-
-    /// The raw genesis storage decoded one entry at a time (checking it needs no copy).
-    fn genesis_storage_entries(
-        &self,
-    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), SpecError>> + '_ {
-        let decode = |what: &str, s: &str| {
-            hex::decode(s.strip_prefix("0x").unwrap_or(s))
-                .map_err(|e| SpecError::Invalid(format!("genesis.storage {what} {s:.20}: {e}")))
-        };
-        self.genesis.storage.iter().map(move |(k, v)| {
-            let key = decode("key", k)?;
-            if key.is_empty() || key.first() == Some(&b':') {
-                return Err(SpecError::Invalid(format!(
-                    "genesis.storage key {k:.20} is empty or reserved (starts with ':')"
-                )));
-            }
-            Ok((key, decode("value", v)?))
-        })
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = std::path::PathBuf::from(tmp);
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
+        serde_json::to_writer_pretty(&mut w, self).map_err(|e| io(e.into()))?;
+        w.into_inner()
+            .map_err(|e| io(e.into_error()))?
+            .sync_all()
+            .map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
     }
 
     /// The contract's Wasm bytes (checked against `code_hash` by [`ChainSpec::validate`]).
@@ -504,8 +495,16 @@ impl ChainSpec {
         if !self.genesis.market.operators.is_empty() {
             return bad("genesis.market.operators must be empty: operators are listed once, at the top level".into());
         }
-        for entry in self.genesis_storage_entries() {
-            entry?;
+        if let Some(k) = self
+            .genesis
+            .storage
+            .keys()
+            .find(|k| k.is_empty() || k.first() == Some(&b':'))
+        {
+            return bad(format!(
+                "genesis.storage key 0x{:.20} is empty or reserved (starts with ':')",
+                hex::encode(k)
+            ));
         }
         let wasm = self.wasm()?;
         let hash = format!("0x{}", hex::encode(blake3::hash(&wasm).as_bytes()));
@@ -516,5 +515,78 @@ impl ChainSpec {
             ));
         }
         Ok(())
+    }
+}
+
+/// `genesis.storage` in JSON: an object from 0x-hex keys to 0x-hex values, written in key
+/// order; a key given twice (in any letter case) is refused.
+mod hex_storage {
+    use std::fmt;
+
+    use serde::de::{Error as _, MapAccess, Visitor};
+    use serde::ser::SerializeMap;
+    use serde::{Deserializer, Serializer};
+    use v2v_primitives::ContractStorage;
+
+    pub fn serialize<S: Serializer>(storage: &ContractStorage, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(storage.len()))?;
+        for (k, v) in storage {
+            map.serialize_entry(
+                &format!("0x{}", hex::encode(k)),
+                &format!("0x{}", hex::encode(v)),
+            )?;
+        }
+        map.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ContractStorage, D::Error> {
+        d.deserialize_map(StorageVisitor)
+    }
+
+    struct StorageVisitor;
+
+    fn decode<E: serde::de::Error>(what: &str, s: &str) -> Result<Vec<u8>, E> {
+        hex::decode(s.strip_prefix("0x").unwrap_or(s))
+            .map_err(|e| E::custom(format!("genesis.storage {what} {s:.20}: {e}")))
+    }
+
+    impl<'de> Visitor<'de> for StorageVisitor {
+        type Value = ContractStorage;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object from 0x-hex keys to 0x-hex values")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ContractStorage, A::Error> {
+            // Entries are decoded one by one into the compact storage: the text of the whole
+            // is never held.
+            let (mut failed, mut given) = (None, 0usize);
+            let storage: ContractStorage = std::iter::from_fn(|| {
+                let entry = map.next_entry::<String, String>().and_then(|e| {
+                    e.map(|(k, v)| Ok((decode("key", &k)?, decode("value", &v)?)))
+                        .transpose()
+                });
+                match entry {
+                    Ok(e) => {
+                        given += usize::from(e.is_some());
+                        e
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        None
+                    }
+                }
+            })
+            .collect();
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if storage.len() != given {
+                return Err(A::Error::custom(
+                    "genesis.storage gives a key twice (keys are compared as bytes)",
+                ));
+            }
+            Ok(storage)
+        }
     }
 }

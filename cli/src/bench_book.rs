@@ -78,7 +78,7 @@ pub(crate) fn fill(spec: &mut ChainSpec, orders: usize, seed: u64) -> anyhow::Re
         };
         call(&mut host, i, c)?;
     }
-    spec.genesis.storage = host.storage.iter().map(|(k, v)| (hex(k), hex(v))).collect();
+    spec.genesis.storage = host.storage.iter().collect();
     spec.validate().context("the spec with the book")?;
     Ok(())
 }

@@ -189,11 +189,12 @@ fn same(a: &Receipt, b: &Receipt) -> bool {
 pub async fn dry_run(args: DryRunArgs) -> anyhow::Result<()> {
     let (wasm, version, _) = read_code(&args.wasm)?;
     let client = args.target.client()?;
-    let spec: ChainSpec = serde_json::from_value(
+    let spec = ChainSpec::from_json(
         client
             .chain_spec()
             .await
-            .context("reading the node's chain spec")?,
+            .context("reading the node's chain spec")?
+            .get(),
     )
     .context("the node's chain spec")?;
     let head = client.get_header(None).await?.height;

@@ -117,8 +117,8 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
     let keys = write_dev_keys(&base.join("keys"))?;
-    let spec_path = base.join("chain-spec.json");
-    spec.save(&spec_path)?;
+    // The node writes its spec there.
+    let spec_path = base.join(v2v_service::SPEC_FILE);
     let validator = v2v_chain_spec::dev_validator_secrets(engine)?;
     let node = v2v_service::start(NodeConfig {
         spec,

@@ -13,7 +13,10 @@ use v2v_rpc_client::{
     TradeEvent, TxStatus, codes,
 };
 
-use crate::support::{DevNode, client, hex, signed};
+use v2v_chain_spec::ChainSpec;
+use v2v_rpc_client::jsonrpsee::core::ClientError;
+
+use crate::support::{DevNode, NodeProcess, client, hex, signed};
 
 fn tx(key: &Keypair, chain: Hash, nonce: u64, call: &MarketCall) -> String {
     hex(&signed(key, chain, nonce, call, 0))
@@ -281,4 +284,55 @@ async fn wallet_and_explorer_api_over_real_sockets() {
     assert_eq!(stats.volume_wh, "5000");
     assert!(stats.tx_per_sec_last_minute > 0.0);
     node.interrupt();
+}
+
+/// `system_chainSpec` serves the spec the node started with, genesis storage included (from
+/// the copy the node writes to its base path, not from memory), and refuses with a code of
+/// its own a spec over the response limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chain_spec_is_served_whole_from_the_base_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec_path, keys) = (dir.path().join("spec.json"), dir.path().join("keys"));
+    let (ok, _, err) = crate::support::run(&[
+        "chain-spec",
+        "build",
+        "--preset",
+        "local",
+        "--validators",
+        "1",
+        "--keys-dir",
+        keys.to_str().unwrap(),
+        "--out",
+        spec_path.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let key = keys.join("validator-0.json");
+    let mut spec = ChainSpec::load(&spec_path).unwrap();
+    spec.genesis.storage.insert(b"bench".to_vec(), vec![1, 2]);
+    spec.save(&spec_path).unwrap();
+    let base = dir.path().join("node");
+    let node = NodeProcess::start(&spec_path, &base, &key, 0);
+    let served = client(&node.rpc_url).chain_spec().await.unwrap();
+    assert_eq!(ChainSpec::from_json(served.get()).unwrap(), spec);
+    assert_eq!(
+        ChainSpec::load(&base.join("chain-spec.json")).unwrap(),
+        spec
+    );
+    drop(node);
+
+    // 18 MiB of hex in one genesis value: over the 16 MiB response limit.
+    spec.genesis
+        .storage
+        .insert(b"big".to_vec(), vec![0xab; 9 << 20]);
+    spec.save(&spec_path).unwrap();
+    let node = NodeProcess::start(&spec_path, &dir.path().join("big"), &key, 0);
+    let c = client(&node.rpc_url);
+    let err = c.chain_spec().await.unwrap_err();
+    let ClientError::Call(e) = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(e.code(), codes::RESPONSE_TOO_LARGE, "{e}");
+    assert!(e.message().contains("chain-spec.json"), "{e}");
+    // The node goes on serving.
+    assert!(c.health().await.is_ok());
 }

@@ -208,8 +208,7 @@ async fn contract_upgrade_on_a_dev_chain() {
         .unwrap();
     assert_eq!(block.transactions[0].method, DEPLOY_METHOD);
     // The spec the node serves is the one it runs.
-    let spec: v2v_chain_spec::ChainSpec =
-        serde_json::from_value(c.chain_spec().await.unwrap()).unwrap();
+    let spec = v2v_chain_spec::ChainSpec::from_json(c.chain_spec().await.unwrap().get()).unwrap();
     assert_eq!(spec.operators, vec![op.public()]);
 
     // A lower version, or the same one again, is refused: versions only go up.

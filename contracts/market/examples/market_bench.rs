@@ -248,7 +248,7 @@ fn bench_wasm(
     orders: usize,
     n: usize,
 ) -> [Figures; 2] {
-    let mut storage = book.storage.clone();
+    let mut storage: ContractStorage = book.storage.iter().collect();
     let mut f = [empty(), empty()];
     for (who, c) in probe_calls(orders, n) {
         let input = v2v_abi::host::encode_entry_input(c.method(), &c.encode_args());
@@ -283,7 +283,7 @@ fn bench_wasm(
 fn fuel_table(rt: &Runtime, contract: &Contract) -> Vec<(String, u64)> {
     let mut rng = Rng(7);
     let book = build_book(100, 16, &mut rng);
-    let mut storage = book.storage.clone();
+    let mut storage: ContractStorage = book.storage.iter().collect();
     let mut out = Vec::new();
     let newbie = [0xee; 32];
     let (buyer, seller) = (client_key(100), client_key(101));

@@ -168,19 +168,20 @@ impl Executor {
             height: 0,
             timestamp: spec.genesis.timestamp,
         };
-        let (mut storage, outcome) =
-            runtime.run(&contract, ContractStorage::new(), ctx, Entry::Init, input);
+        let (_, outcome) = runtime.run(&contract, ContractStorage::new(), ctx, Entry::Init, input);
         outcome
             .result
             .map_err(|e| ExecutorError::Genesis(format!("contract init: {e}")))?;
-        // What init wrote, then the spec's raw storage over it.
+        // The spec's raw storage goes over what init wrote: start from the raw storage (a
+        // clone shares its bytes) and add what init wrote to keys it lacks.
+        let mut storage = spec.genesis.storage.clone();
         for (k, v) in outcome.writes {
-            match v {
-                Some(v) => storage.insert(k, v),
-                None => storage.remove(&k),
-            };
+            if let Some(v) = v
+                && !storage.contains_key(&k)
+            {
+                storage.insert(k, v);
+            }
         }
-        storage.extend(spec.genesis_storage()?);
         let mut state = ChainState {
             contract: storage,
             ..ChainState::default()
@@ -237,7 +238,7 @@ impl Executor {
         let genesis_hash = genesis.hash();
         let Some((head_height, head_hash)) = store.head()? else {
             let contract = &exec.state.contract;
-            store.preload_state(&mut contract.iter().map(|(k, v)| (&k[..], &v[..])))?;
+            store.preload_state(&mut contract.iter())?;
             store.commit(&exec.genesis_commit(genesis))?;
             return Ok(exec);
         };
@@ -279,7 +280,7 @@ impl Executor {
             child = parent;
         }
         let state = ChainState {
-            contract: store.contract_state()?,
+            contract: store.contract_entries().collect::<Result<_, _>>()?,
             nonces: store.nonces()?,
             accumulator: Accumulator::default(),
         };
@@ -649,7 +650,7 @@ impl Executor {
             .state
             .contract
             .get(upgrade::PENDING_CODE_KEY)
-            .cloned()
+            .map(<[u8]>::to_vec)
             .ok_or_else(|| ExecutorError::Mismatch("pending upgrade without code".into()))?;
         self.sync_contract()?;
         let previous = self.contract.version();
@@ -809,7 +810,7 @@ impl Executor {
             contract_writes: executed
                 .undo_contract
                 .iter()
-                .map(|(k, _)| (k.clone(), self.state.contract.get(k).cloned()))
+                .map(|(k, _)| (k.clone(), self.state.contract.get(k).map(<[u8]>::to_vec)))
                 .collect(),
             nonce_writes: executed
                 .undo_nonces
@@ -905,14 +906,14 @@ impl Executor {
             .state
             .contract
             .keys()
-            .filter(|k| !state.contract.contains_key(*k))
-            .map(|k| (k.clone(), None))
+            .filter(|k| !state.contract.contains_key(k))
+            .map(|k| (k.to_vec(), None))
             .collect();
         contract_writes.extend(
             state
                 .contract
                 .iter()
-                .map(|(k, v)| (k.clone(), Some(v.clone()))),
+                .map(|(k, v)| (k.to_vec(), Some(v.to_vec()))),
         );
         Ok(BlockCommit {
             block,

@@ -33,7 +33,7 @@ pub trait SystemApi {
     /// The chain spec this node runs (`docs/chain-spec.md`), genesis contract included:
     /// enough to rebuild genesis and replay the chain (`v2v contract dry-run`).
     #[method(name = "chainSpec")]
-    async fn chain_spec(&self) -> RpcResult<Value>;
+    async fn chain_spec(&self) -> RpcResult<Box<serde_json::value::RawValue>>;
     /// Counters since the node started: what it finalized, the consensus traffic it sent,
     /// and the CPU time of each stage of a transaction's path (`docs/benchmarks.md`).
     #[method(name = "metrics")]

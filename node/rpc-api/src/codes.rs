@@ -19,4 +19,7 @@ pub const NOT_FOUND: i32 = 2001;
 pub const INVALID_PARAMS: i32 = -32602;
 pub const QUERY_FAILED: i32 = 3001;
 pub const STATE_UNAVAILABLE: i32 = 3002;
+/// The answer would exceed the server's response limit (a chain spec with a large genesis
+/// storage).
+pub const RESPONSE_TOO_LARGE: i32 = 3003;
 pub const INTERNAL: i32 = 5000;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use jsonrpsee::PendingSubscriptionSink;
 use jsonrpsee::core::{RpcResult, SubscriptionResult, async_trait};
 use jsonrpsee::types::ErrorObjectOwned;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use v2v_consensus::{Certificate, Proof};
 use v2v_primitives::{Hash, PublicKey};
@@ -108,8 +109,8 @@ impl SystemApiServer for Api {
         Ok(self.backend.validators())
     }
 
-    async fn chain_spec(&self) -> RpcResult<Value> {
-        Ok(self.backend.chain_spec())
+    async fn chain_spec(&self) -> RpcResult<Box<RawValue>> {
+        Ok(self.backend.chain_spec()?)
     }
 
     async fn metrics(&self) -> RpcResult<NodeMetrics> {

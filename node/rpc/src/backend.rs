@@ -45,6 +45,8 @@ pub enum BackendError {
     Query(String),
     #[error("state at height {0} is not retained; only the finalized head's state is")]
     StateUnavailable(u64),
+    #[error("{0}")]
+    TooLarge(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -79,7 +81,8 @@ pub trait Backend: Send + Sync + 'static {
     /// The market contract in force, the upgrade waiting and the history of upgrades.
     fn contract(&self) -> ContractInfo;
     /// The chain spec, as JSON.
-    fn chain_spec(&self) -> serde_json::Value;
+    /// The chain spec as the node holds it on disk (the JSON text, not re-serialized).
+    fn chain_spec(&self) -> Result<Box<serde_json::value::RawValue>, BackendError>;
     /// The node's counters (`system_metrics`); a backend that counts nothing reports zeros.
     fn metrics(&self) -> crate::NodeMetrics {
         crate::NodeMetrics::default()

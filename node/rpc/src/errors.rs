@@ -38,6 +38,7 @@ impl From<BackendError> for ErrorObjectOwned {
             BackendError::NotFound(_) => codes::NOT_FOUND,
             BackendError::Query(_) => codes::QUERY_FAILED,
             BackendError::StateUnavailable(_) => codes::STATE_UNAVAILABLE,
+            BackendError::TooLarge(_) => codes::RESPONSE_TOO_LARGE,
             BackendError::Internal(_) => codes::INTERNAL,
         };
         error(code, e.to_string())

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use serde_json::value::RawValue;
+
 use tokio::sync::broadcast;
 use v2v_executor::UpgradeOutcome;
 use v2v_primitives::{Block, Hash, Header, PublicKey, Receipt, SignedTransaction};
@@ -185,8 +187,22 @@ impl Backend for NodeBackend {
         self.0.metrics.snapshot()
     }
 
-    fn chain_spec(&self) -> serde_json::Value {
-        serde_json::to_value(&self.0.spec).unwrap_or_default()
+    fn chain_spec(&self) -> Result<Box<RawValue>, BackendError> {
+        let path = &self.0.spec_file;
+        let failed = |e: &dyn std::fmt::Display| {
+            BackendError::Internal(format!("reading the chain spec {}: {e}", path.display()))
+        };
+        let len = std::fs::metadata(path).map_err(|e| failed(&e))?.len();
+        // The JSON-RPC envelope around it takes a few more bytes.
+        if len.saturating_add(1024) > self.0.spec_response_limit {
+            return Err(BackendError::TooLarge(format!(
+                "the chain spec is {len} bytes, over the RPC response limit of {} bytes; copy {} from the node instead",
+                self.0.spec_response_limit,
+                path.display()
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| failed(&e))?;
+        RawValue::from_string(text).map_err(|e| failed(&e))
     }
 
     fn subscribe_blocks(&self) -> broadcast::Receiver<Arc<FinalizedBlock>> {

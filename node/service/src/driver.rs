@@ -555,7 +555,10 @@ impl Driver {
                 Snapshot {
                     block: block.encode(),
                     certificate,
-                    contract: store.contract_state().map_err(e)?,
+                    contract: store
+                        .contract_entries()
+                        .collect::<Result<_, _>>()
+                        .map_err(e)?,
                     nonces: store.nonces().map_err(e)?,
                 }
                 .encode()

@@ -102,9 +102,17 @@ impl Role {
 /// `dropped` event).
 pub const SUBSCRIPTION_BUFFER_BLOCKS: usize = 256;
 
+/// The node's copy of its chain spec, in the base path.
+pub const SPEC_FILE: &str = "chain-spec.json";
+
 /// State shared by the driver, the block builder and the RPC backend.
 pub(crate) struct Shared {
+    /// The chain spec without its genesis storage (empty here: see `spec_file`).
     pub spec: ChainSpec,
+    /// The whole spec, as this node wrote it at start (`<base>/chain-spec.json`).
+    pub spec_file: PathBuf,
+    /// The largest spec `system_chainSpec` reads back: the RPC server's response limit.
+    pub spec_response_limit: u64,
     pub genesis_hash: Hash,
     pub validators: ValidatorSet,
     pub key: Keypair,
@@ -382,6 +390,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, ServiceError> {
     })?);
     let runtime = runtime_for(&spec)?;
     let executor = Executor::open(&spec, runtime, store.as_ref())?;
+    // `system_chainSpec` serves the spec from a copy next to the database; in memory the node
+    // keeps it without the genesis storage, which only genesis needed (the state holds it
+    // now, and a large one would otherwise live twice).
+    let spec_file = base_path.join(SPEC_FILE);
+    spec.save(&spec_file)?;
+    let mut spec = spec;
+    spec.genesis.storage = Default::default();
     let store_err = |e| ServiceError::Store {
         path: db_path.display().to_string(),
         source: e,
@@ -399,6 +414,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, ServiceError> {
     let (blocks, _) = broadcast::channel(SUBSCRIPTION_BUFFER_BLOCKS);
     let shared = Arc::new(Shared {
         spec,
+        spec_file,
+        spec_response_limit: u64::from(rpc.max_response_bytes),
         genesis_hash,
         validators,
         key: role.key().clone(),

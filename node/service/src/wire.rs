@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use v2v_abi::{Reader, Writer};
 use v2v_primitives::{Hash, PublicKey};
+use v2v_runtime::ContractStorage;
 
 const DIRECT_ENGINE: u8 = 1;
 const DIRECT_BLOCK: u8 = 2;
@@ -156,7 +157,7 @@ pub fn decode_tx_batch(bytes: &[u8], max_tx: usize) -> Option<Vec<Vec<u8>>> {
 pub struct Snapshot {
     pub block: Vec<u8>,
     pub certificate: Vec<u8>,
-    pub contract: BTreeMap<Vec<u8>, Vec<u8>>,
+    pub contract: ContractStorage,
     pub nonces: BTreeMap<PublicKey, u64>,
 }
 
@@ -181,18 +182,16 @@ impl Snapshot {
         let mut r = Reader::new(bytes);
         let block = r.bytes("block", bytes.len()).ok()?.to_vec();
         let certificate = r.bytes("certificate", bytes.len()).ok()?.to_vec();
-        let mut contract = BTreeMap::new();
+        let mut entries: Vec<(&[u8], &[u8])> = Vec::new();
         for _ in 0..r.u32("entries").ok()? {
-            let k = r.bytes("key", bytes.len()).ok()?.to_vec();
-            let v = r.bytes("value", bytes.len()).ok()?.to_vec();
-            if contract
-                .last_key_value()
-                .is_some_and(|(last, _)| *last >= k)
-            {
+            let k = r.bytes("key", bytes.len()).ok()?;
+            let v = r.bytes("value", bytes.len()).ok()?;
+            if entries.last().is_some_and(|(last, _)| *last >= k) {
                 return None;
             }
-            contract.insert(k, v);
+            entries.push((k, v));
         }
+        let contract = entries.into_iter().collect();
         let mut nonces = BTreeMap::new();
         for _ in 0..r.u32("nonces").ok()? {
             let k = PublicKey(r.array("signer").ok()?);

@@ -34,6 +34,9 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// A contract-storage entry read from a store: key and value.
+pub type StateEntry = (Box<[u8]>, Box<[u8]>);
+
 /// Everything one finalized block writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockCommit {
@@ -67,8 +70,9 @@ pub trait Store: Send + Sync {
     fn certificate(&self, hash: &Hash) -> Result<Option<Vec<u8>>>;
     fn tx_location(&self, tx: &Hash) -> Result<Option<TxLocation>>;
     fn receipt(&self, at: TxLocation) -> Result<Option<Receipt>>;
-    /// The whole contract state.
-    fn contract_state(&self) -> Result<BTreeMap<Vec<u8>, Vec<u8>>>;
+    /// The whole contract state, one entry at a time in key order (a large state is never
+    /// copied whole: the reader keeps it in its own form).
+    fn contract_entries(&self) -> Box<dyn Iterator<Item = Result<StateEntry>> + '_>;
     /// Every account's next nonce.
     fn nonces(&self) -> Result<BTreeMap<PublicKey, u64>>;
     fn accumulator(&self) -> Result<Option<Vec<u8>>>;

@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use v2v_primitives::{Block, Hash, PublicKey, Receipt};
 
-use crate::{BlockCommit, Result, Store, TxLocation, check_above, check_extends};
+use crate::{BlockCommit, Result, StateEntry, Store, TxLocation, check_above, check_extends};
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -74,8 +74,14 @@ impl Store for MemStore {
         Ok(self.lock().receipts.get(&(at.height, at.index)).cloned())
     }
 
-    fn contract_state(&self) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
-        Ok(self.lock().state.clone())
+    fn contract_entries(&self) -> Box<dyn Iterator<Item = Result<StateEntry>> + '_> {
+        let entries: Vec<_> = self
+            .lock()
+            .state
+            .iter()
+            .map(|(k, v)| Ok((k.clone().into(), v.clone().into())))
+            .collect();
+        Box::new(entries.into_iter())
     }
 
     fn nonces(&self) -> Result<BTreeMap<PublicKey, u64>> {

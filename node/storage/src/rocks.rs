@@ -8,8 +8,8 @@ use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, IteratorMode, Options, W
 use v2v_primitives::{Block, Hash, PublicKey, Receipt};
 
 use crate::{
-    BlockCommit, Result, Store, StoreError, TxLocation, check_above, check_extends, decode_block,
-    decode_receipt,
+    BlockCommit, Result, StateEntry, Store, StoreError, TxLocation, check_above, check_extends,
+    decode_block, decode_receipt,
 };
 
 const CF_BLOCKS: &str = "blocks"; // block hash -> encoded block
@@ -207,13 +207,15 @@ impl Store for RocksStore {
             .transpose()
     }
 
-    fn contract_state(&self) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
-        let mut out = BTreeMap::new();
-        for item in self.db.iterator_cf(self.cf(CF_STATE)?, IteratorMode::Start) {
-            let (k, v) = item.map_err(db_err)?;
-            out.insert(k.into_vec(), v.into_vec());
+    fn contract_entries(&self) -> Box<dyn Iterator<Item = Result<StateEntry>> + '_> {
+        match self.cf(CF_STATE) {
+            Ok(cf) => Box::new(
+                self.db
+                    .iterator_cf(cf, IteratorMode::Start)
+                    .map(|item| item.map_err(db_err)),
+            ),
+            Err(e) => Box::new(std::iter::once(Err(e))),
         }
-        Ok(out)
     }
 
     fn nonces(&self) -> Result<BTreeMap<PublicKey, u64>> {

@@ -9,7 +9,8 @@ use v2v_abi::host::{
 use wasmtime::{Caller, Extern, Linker, Memory, ResourceLimiter, Trap};
 
 use crate::CallContext;
-use crate::overlay::{ContractStorage, Overlay};
+use crate::overlay::Overlay;
+use v2v_primitives::ContractStorage;
 
 /// Fuel charged per host call, on top of the Wasm instructions that led to it.
 const CALL_FUEL: u64 = 100;

@@ -17,7 +17,8 @@ use thiserror::Error;
 use v2v_abi::host::{STATUS_ERROR, STATUS_OK, export};
 use wasmtime::{Config, Engine, ExternType, InstancePre, Linker, Module, Store, Trap, ValType};
 
-pub use overlay::{ContractStorage, Overlay};
+pub use overlay::Overlay;
+pub use v2v_primitives::{ContractStorage, StorageIter};
 
 /// Limits applied to every contract call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

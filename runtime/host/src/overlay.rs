@@ -3,8 +3,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-/// Contract storage: ordered, so that prefix iteration is deterministic.
-pub type ContractStorage = BTreeMap<Vec<u8>, Vec<u8>>;
+use v2v_primitives::ContractStorage;
 
 /// Writes made by one call (`None` = removed), read through before the base map.
 #[derive(Debug, Default, Clone)]
@@ -16,7 +15,7 @@ impl Overlay {
     pub fn get<'a>(&'a self, base: &'a ContractStorage, key: &[u8]) -> Option<&'a [u8]> {
         match self.writes.get(key) {
             Some(v) => v.as_deref(),
-            None => base.get(key).map(Vec::as_slice),
+            None => base.get(key),
         }
     }
 
@@ -42,7 +41,7 @@ impl Overlay {
         };
         loop {
             let from_base = base
-                .range((lower.clone(), Bound::Unbounded))
+                .range_from(lower.as_ref().map(Vec::as_slice))
                 .next()
                 .map(|(k, _)| k)
                 .filter(|k| k.starts_with(prefix));
@@ -53,12 +52,12 @@ impl Overlay {
                 .filter(|(k, _)| k.starts_with(prefix));
             match (from_base, from_writes) {
                 (None, None) => return None,
-                (Some(b), None) => return Some(b.clone()),
+                (Some(b), None) => return Some(b.to_vec()),
                 (b, Some((wk, wv))) => {
                     if let Some(b) = b
-                        && b < wk
+                        && b < wk.as_slice()
                     {
-                        return Some(b.clone());
+                        return Some(b.to_vec());
                     }
                     // The overlay decides for this key (it equals or precedes the base's).
                     if wv.is_some() {
@@ -81,10 +80,10 @@ mod tests {
 
     #[test]
     fn next_key_merges_base_and_writes() {
-        let mut base = ContractStorage::new();
-        for k in ["a/1", "a/3", "a/5", "b/1"] {
-            base.insert(k.as_bytes().to_vec(), vec![1]);
-        }
+        let base: ContractStorage = ["a/1", "a/3", "a/5", "b/1"]
+            .iter()
+            .map(|k| (k.as_bytes(), [1u8]))
+            .collect();
         let mut o = Overlay::default();
         o.set(b"a/2".to_vec(), vec![2]);
         o.remove(b"a/3".to_vec());

@@ -2,6 +2,7 @@
 //! native build give the same result, the same events and the same storage (hence the same
 //! state root) for the same random transaction sequences, and answer queries alike.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use proptest::prelude::*;
@@ -81,12 +82,12 @@ impl Wasm {
 }
 
 /// Describes the first difference between two storage maps.
-fn storage_diff(native: &ContractStorage, wasm: &ContractStorage) -> Option<String> {
+fn storage_diff(native: &BTreeMap<Vec<u8>, Vec<u8>>, wasm: &ContractStorage) -> Option<String> {
     let show = |k: &[u8]| String::from_utf8_lossy(k).into_owned();
     for (k, v) in native {
         match wasm.get(k) {
             None => return Some(format!("key {:?} only in native storage", show(k))),
-            Some(w) if w != v => {
+            Some(w) if w != v.as_slice() => {
                 return Some(format!(
                     "key {:?}: native {:?}, wasm {:?}",
                     show(k),

@@ -193,8 +193,9 @@ impl Backend for TestBackend {
         }
     }
 
-    fn chain_spec(&self) -> serde_json::Value {
-        serde_json::json!({ "name": "test" })
+    fn chain_spec(&self) -> Result<Box<serde_json::value::RawValue>, BackendError> {
+        serde_json::value::RawValue::from_string(r#"{"name": "test"}"#.into())
+            .map_err(|e| BackendError::Internal(e.to_string()))
     }
 
     fn subscribe_blocks(&self) -> broadcast::Receiver<Arc<FinalizedBlock>> {
