@@ -345,7 +345,11 @@ mod tests {
     fn key(n: u64) -> Vec<u8> {
         // Keys of different lengths, some prefixes of others.
         let full = format!("k/{}", n % 199_999).into_bytes();
-        let len = if n % 7 < 2 { 2 + n as usize % 5 } else { full.len() };
+        let len = if n % 7 < 2 {
+            2 + n as usize % 5
+        } else {
+            full.len()
+        };
         full[..full.len().min(len)].to_vec()
     }
 
